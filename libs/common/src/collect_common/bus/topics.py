@@ -1,0 +1,77 @@
+"""The platform's Kafka topics, read from ``topics.toml``, and their creation.
+
+``python -m collect_common.bus.topics --bootstrap HOST:PORT`` creates every topic
+(and its dead-letter topic) that does not exist yet; existing ones are left alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    replication_factor: int = 1
+
+
+def dead_letter_topic(topic: str) -> str:
+    return topic + _config()["defaults"]["dead_letter_suffix"]
+
+
+def _config() -> dict:
+    text = resources.files("collect_common.bus").joinpath("topics.toml").read_text()
+    return tomllib.loads(text)
+
+
+def platform_topics() -> list[TopicSpec]:
+    """Every topic the platform needs, dead-letter topics included."""
+    cfg = _config()
+    rf = int(cfg["defaults"]["replication_factor"])
+    specs: list[TopicSpec] = []
+    for name, topic in cfg["topics"].items():
+        specs.append(TopicSpec(name, int(topic["partitions"]), rf))
+        specs.append(TopicSpec(dead_letter_topic(name), 1, rf))
+    return specs
+
+
+async def create_topics(bootstrap: str, specs: list[TopicSpec] | None = None) -> list[str]:
+    """Create the topics that are missing; return the names created."""
+    specs = specs if specs is not None else platform_topics()
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=30000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        if missing:
+            try:
+                await admin.create_topics(
+                    [NewTopic(s.name, s.partitions, s.replication_factor) for s in missing]
+                )
+            except TopicAlreadyExistsError:
+                pass  # another process won the race; the topic is there either way
+        return [s.name for s in missing]
+    finally:
+        await admin.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--bootstrap", required=True)
+    args = parser.parse_args()
+    created = asyncio.run(create_topics(args.bootstrap))
+    for name in created:
+        print(f"created topic {name}")
+    print(f"{len(platform_topics())} topics present")
+
+
+if __name__ == "__main__":
+    main()
