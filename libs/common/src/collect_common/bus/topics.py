@@ -11,9 +11,10 @@ import asyncio
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 
 @dataclass(frozen=True)
@@ -24,10 +25,10 @@ class TopicSpec:
 
 
 def dead_letter_topic(topic: str) -> str:
-    return topic + _config()["defaults"]["dead_letter_suffix"]
+    return topic + str(_config()["defaults"]["dead_letter_suffix"])
 
 
-def _config() -> dict:
+def _config() -> dict[str, Any]:
     text = resources.files("collect_common.bus").joinpath("topics.toml").read_text()
     return tomllib.loads(text)
 
@@ -51,14 +52,24 @@ async def create_topics(bootstrap: str, specs: list[TopicSpec] | None = None) ->
     try:
         existing = set(await admin.list_topics())
         missing = [s for s in specs if s.name not in existing]
+        created: list[str] = []
         if missing:
-            try:
-                await admin.create_topics(
-                    [NewTopic(s.name, s.partitions, s.replication_factor) for s in missing]
-                )
-            except TopicAlreadyExistsError:
-                pass  # another process won the race; the topic is there either way
-        return [s.name for s in missing]
+            response = await admin.create_topics(
+                [NewTopic(s.name, s.partitions, s.replication_factor) for s in missing]
+            )
+            # The broker reports per-topic errors in the response; aiokafka does not raise.
+            failures: list[str] = []
+            for name, error_code, *rest in response.topic_errors:
+                if error_code == 0:
+                    created.append(name)
+                elif error_code != TopicAlreadyExistsError.errno:
+                    # (TOPIC_ALREADY_EXISTS: another process won the race; the topic is there.)
+                    error = for_code(error_code)
+                    detail = rest[0] if rest and rest[0] else error.description
+                    failures.append(f"{name}: {error.message} ({detail})")
+            if failures:
+                raise KafkaError("could not create topics: " + "; ".join(failures))
+        return created
     finally:
         await admin.close()
 

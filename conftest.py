@@ -1,0 +1,1 @@
+pytest_plugins = ["collect_common.testing.pytest_plugin"]
