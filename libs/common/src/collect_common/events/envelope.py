@@ -1,0 +1,58 @@
+"""The event envelope: CloudEvents 1.0 attribute names, JSON on the wire.
+
+Every message on a platform topic is one envelope. ``data`` holds the payload of
+the catalogued event named by ``type`` (``case.imported.v1``); ``subject`` is the
+aggregate the event is about and doubles as the Kafka key, so order holds per
+aggregate. ``correlationid`` follows one business flow across services;
+``causationid`` names the event (or request) that caused this one.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from collect_common.clock import ensure_utc
+
+
+class EventEnvelope(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    specversion: Literal["1.0"] = "1.0"
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()), min_length=1, max_length=64)
+    source: str = Field(min_length=1, examples=["/case-svc"])
+    type: str = Field(
+        pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\.v[0-9]+$", examples=["case.imported.v1"]
+    )
+    time: datetime
+    subject: str = Field(min_length=1, max_length=200, examples=["case-7f3a"])
+    datacontenttype: Literal["application/json"] = "application/json"
+    correlationid: str | None = None
+    causationid: str | None = None
+    data: dict[str, Any]
+
+    @field_validator("time")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return ensure_utc(value)
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json().encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> EventEnvelope:
+        return cls.model_validate_json(raw)
+
+
+def peek_type(raw: bytes) -> str | None:
+    """The ``type`` of a raw envelope without validating all of it (None if unreadable)."""
+    try:
+        value = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    kind = value.get("type") if isinstance(value, dict) else None
+    return kind if isinstance(kind, str) else None
