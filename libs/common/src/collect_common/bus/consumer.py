@@ -1,0 +1,447 @@
+"""The idempotent consumer: apply each event once, whatever Kafka redelivers.
+
+For every batch fetched from Kafka:
+
+1. Decode each message into its envelope and catalogued event. A message that
+   cannot be decoded is poison: it goes straight to the dead-letter topic.
+2. Fast path: one transaction inserts a ``processed_events(consumer, event_id)``
+   row per event (``ON CONFLICT DO NOTHING RETURNING``), runs the handler of
+   every event that was new, writes the events the handlers emitted to the
+   outbox, and commits. Duplicates change nothing.
+3. If any handler fails, that transaction rolls back and the batch is replayed
+   one event per transaction, each retried up to ``max_attempts`` times; an
+   event that still fails goes to ``<topic>.dlq`` with its error, is recorded
+   as dead-lettered, and processing goes on with the next one.
+4. Only then are the offsets committed (manual commits). A crash between the
+   database commit and the offset commit redelivers the batch, and step 2
+   skips it.
+
+A rebalance listener commits what was applied before partitions are taken
+away; ``stop()`` finishes the batch in hand and leaves the group cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import traceback
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from pydantic import ValidationError
+from sqlalchemy import Table
+
+from collect_common.bus.topics import dead_letter_topic
+from collect_common.clock import Clock
+from collect_common.db import (
+    EventContext,
+    UnitOfWork,
+    dialect_insert,
+    reset_event_context,
+    set_event_context,
+)
+from collect_common.events.catalogue import Event, UnknownEventType, event_class
+from collect_common.events.envelope import EventEnvelope, peek_type
+from collect_common.metrics import BusMetrics
+
+log = structlog.get_logger("collect_common.consumer")
+
+
+@dataclass
+class Delivery:
+    record: ConsumerRecord[bytes, bytes]
+    envelope: EventEnvelope
+    event: Event
+
+
+@dataclass
+class HandlerContext:
+    """What a handler gets besides its event: the open unit of work and the envelope."""
+
+    uow: UnitOfWork
+    envelope: EventEnvelope
+    record: ConsumerRecord[bytes, bytes]
+
+    @property
+    def session(self) -> Any:
+        return self.uow.session
+
+
+Handler = Callable[[Event, HandlerContext], Awaitable[None]]
+AfterCommitHook = Callable[[Sequence[Delivery]], Awaitable[None] | None]
+
+
+@dataclass
+class _Poison:
+    record: ConsumerRecord[bytes, bytes]
+    error: str
+    event_id: str | None = None
+    attempts: int = 0
+
+
+@dataclass
+class RunnerStats:
+    applied: int = 0
+    duplicates: int = 0
+    ignored: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+    by_outcome: dict[str, int] = field(default_factory=dict)
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, runner: ConsumerRunner) -> None:
+        self._runner = runner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self._runner._commit_pending(set(revoked))
+        if revoked:
+            log.info(
+                "partitions revoked",
+                consumer=self._runner.name,
+                partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in revoked),
+            )
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.info(
+            "partitions assigned",
+            consumer=self._runner.name,
+            partitions=sorted(f"{tp.topic}:{tp.partition}" for tp in assigned),
+        )
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        *,
+        name: str,
+        topics: Sequence[str],
+        bootstrap: str,
+        uow_factory: Callable[[], UnitOfWork],
+        processed: Table,
+        handlers: Mapping[str, Handler],
+        clock: Clock,
+        metrics: BusMetrics | None = None,
+        max_attempts: int = 3,
+        retry_backoff: float = 0.5,
+        max_batch: int = 500,
+        fetch_timeout_ms: int = 500,
+        after_db_commit: AfterCommitHook | None = None,
+        consumer_options: Mapping[str, Any] | None = None,
+    ) -> None:
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        unknown = [t for t in handlers if _catalogued(t) is None]
+        if unknown:
+            raise ValueError(f"handlers for uncatalogued event types: {unknown}")
+        self.name = name
+        self.topics = list(topics)
+        self._bootstrap = bootstrap
+        self._uow_factory = uow_factory
+        self._processed = processed
+        self._handlers = dict(handlers)
+        self._clock = clock
+        self._metrics = metrics
+        self._max_attempts = max_attempts
+        self._retry_backoff = retry_backoff
+        self._max_batch = max_batch
+        self._fetch_timeout_ms = fetch_timeout_ms
+        self._after_db_commit = after_db_commit
+        self._consumer_options = dict(consumer_options or {})
+        self._consumer: AIOKafkaConsumer | None = None
+        self._dlq: AIOKafkaProducer | None = None
+        self._stopping = asyncio.Event()
+        self._uncommitted: dict[TopicPartition, int] = {}
+        self.stats = RunnerStats()
+
+    # -- lifecycle ------------------------------------------------------------------
+    async def start(self) -> None:
+        options: dict[str, Any] = {
+            "bootstrap_servers": self._bootstrap,
+            "group_id": self.name,
+            "enable_auto_commit": False,
+            "auto_offset_reset": "earliest",
+            "isolation_level": "read_committed",
+            "max_poll_records": self._max_batch,
+            "fetch_max_bytes": 16 * 1024 * 1024,
+            "max_partition_fetch_bytes": 4 * 1024 * 1024,
+        }
+        options.update(self._consumer_options)
+        consumer = AIOKafkaConsumer(**options)
+        dlq = AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap, enable_idempotence=True, acks="all"
+        )
+        try:
+            await dlq.start()
+            await consumer.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+            with contextlib.suppress(Exception):
+                await dlq.stop()
+            raise
+        consumer.subscribe(self.topics, listener=_Listener(self))
+        self._consumer, self._dlq = consumer, dlq
+
+    async def stop(self) -> None:
+        """Ask the loop to stop after the batch in hand; ``run`` then closes the clients."""
+        self._stopping.set()
+
+    async def close(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        dlq, self._dlq = self._dlq, None
+        if consumer is not None:
+            with contextlib.suppress(Exception):
+                await self._commit_pending(None, consumer)
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+        if dlq is not None:
+            with contextlib.suppress(Exception):
+                await dlq.stop()
+
+    async def run(self) -> None:
+        """Consume until ``stop()``. Starts the clients when needed; always closes them."""
+        if self._consumer is None:
+            await self.start()
+        try:
+            while not self._stopping.is_set():
+                await self.poll_once()
+        finally:
+            await self.close()
+
+    # -- one batch --------------------------------------------------------------------
+    async def poll_once(self) -> int:
+        """Fetch one batch, apply it, commit its offsets; return the records handled."""
+        consumer = self._consumer
+        if consumer is None:
+            raise RuntimeError("consumer runner not started")
+        batches = await consumer.getmany(
+            timeout_ms=self._fetch_timeout_ms, max_records=self._max_batch
+        )
+        records = [rec for recs in batches.values() for rec in recs]
+        if not records:
+            return 0
+        started = time.perf_counter()
+        await self._apply(records)
+        for tp, recs in batches.items():
+            if recs:
+                self._uncommitted[tp] = recs[-1].offset + 1
+        await self._commit_pending(None)
+        self.stats.batches += 1
+        if self._metrics:
+            self._metrics.consumer_batch_seconds.labels(self._metrics.service, self.name).observe(
+                time.perf_counter() - started
+            )
+            for tp, recs in batches.items():
+                high = consumer.highwater(tp)
+                if recs and high is not None:
+                    self._metrics.consumer_lag.labels(
+                        self._metrics.service, self.name, tp.topic, str(tp.partition)
+                    ).set(max(0, high - recs[-1].offset - 1))
+        return len(records)
+
+    async def _commit_pending(
+        self, only: set[TopicPartition] | None, consumer: AIOKafkaConsumer | None = None
+    ) -> None:
+        consumer = consumer or self._consumer
+        if consumer is None:
+            return
+        offsets = {tp: off for tp, off in self._uncommitted.items() if only is None or tp in only}
+        if not offsets:
+            return
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError, KafkaError) as exc:
+            # The group moved on: these records will be redelivered to whoever owns the
+            # partition now, and processed_events makes that harmless.
+            log.warning(
+                "offset commit failed; redelivery will be deduplicated",
+                consumer=self.name,
+                error=str(exc),
+            )
+        for tp in offsets:
+            self._uncommitted.pop(tp, None)
+
+    async def _apply(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+        deliveries: list[Delivery] = []
+        poison: list[_Poison] = []
+        for rec in records:
+            decoded = self._decode(rec)
+            if isinstance(decoded, _Poison):
+                poison.append(decoded)
+            elif decoded is not None:
+                deliveries.append(decoded)
+            else:
+                self._count("ignored")
+        for p in poison:
+            await self._dead_letter(p)
+        if not deliveries:
+            return
+        try:
+            await self._apply_batch(deliveries)
+        except Exception as exc:
+            log.warning(
+                "batch failed; replaying event by event",
+                consumer=self.name,
+                size=len(deliveries),
+                error=repr(exc),
+            )
+            for d in deliveries:
+                await self._apply_one(d)
+
+    def _decode(self, rec: ConsumerRecord[bytes, bytes]) -> Delivery | _Poison | None:
+        raw = rec.value
+        if raw is None:
+            return _Poison(rec, "empty message")
+        kind = peek_type(raw)
+        if kind is not None and kind not in self._handlers:
+            return None  # an event this consumer does not handle
+        try:
+            envelope = EventEnvelope.from_bytes(raw)
+            event = event_class(envelope.type).model_validate(envelope.data)
+        except (ValidationError, UnknownEventType, ValueError) as exc:
+            return _Poison(rec, f"undecodable event: {exc}"[:4000])
+        return Delivery(rec, envelope, event)
+
+    async def _new_event_ids(
+        self, uow: UnitOfWork, ids: list[str], outcome: str = "applied", error: str | None = None
+    ) -> set[str]:
+        now = self._clock.now()
+        stmt = (
+            dialect_insert(uow.session, self._processed)
+            .values(
+                [
+                    {
+                        "consumer": self.name,
+                        "event_id": i,
+                        "processed_at": now,
+                        "outcome": outcome,
+                        "error": error,
+                    }
+                    for i in ids
+                ]
+            )
+            .on_conflict_do_nothing()
+            .returning(self._processed.c.event_id)
+        )
+        return set((await uow.session.scalars(stmt)).all())
+
+    async def _handle(self, uow: UnitOfWork, d: Delivery) -> None:
+        token = set_event_context(
+            EventContext(correlation_id=d.envelope.correlationid, causation_id=d.envelope.id)
+        )
+        try:
+            await self._handlers[d.envelope.type](
+                d.event, HandlerContext(uow, d.envelope, d.record)
+            )
+            await uow.flush_events()
+        finally:
+            reset_event_context(token)
+
+    async def _apply_batch(self, deliveries: list[Delivery]) -> None:
+        async with self._uow_factory() as uow:
+            new = await self._new_event_ids(uow, list({d.envelope.id for d in deliveries}))
+            applied = []
+            for d in deliveries:
+                if d.envelope.id in new:
+                    new.discard(d.envelope.id)  # a duplicate inside the same batch
+                    await self._handle(uow, d)
+                    applied.append(d)
+            await uow.commit()
+        self._count("applied", len(applied))
+        self._count("duplicate", len(deliveries) - len(applied))
+        await self._after_commit(deliveries)
+
+    async def _apply_one(self, d: Delivery) -> None:
+        last_error = ""
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                async with self._uow_factory() as uow:
+                    if not await self._new_event_ids(uow, [d.envelope.id]):
+                        self._count("duplicate")
+                        return
+                    await self._handle(uow, d)
+                    await uow.commit()
+                self._count("applied")
+                await self._after_commit([d])
+                return
+            except Exception as exc:
+                last_error = "".join(traceback.format_exception_only(exc)).strip()
+                log.warning(
+                    "event handler failed",
+                    consumer=self.name,
+                    event_id=d.envelope.id,
+                    event_type=d.envelope.type,
+                    attempt=attempt,
+                    error=last_error,
+                )
+                if attempt < self._max_attempts and self._retry_backoff > 0:
+                    await asyncio.sleep(self._retry_backoff * attempt)
+        await self._dead_letter(
+            _Poison(d.record, last_error[:4000], d.envelope.id, self._max_attempts)
+        )
+
+    async def _dead_letter(self, p: _Poison) -> None:
+        if self._dlq is None:
+            raise RuntimeError("consumer runner not started")
+        rec = p.record
+        headers = [
+            *(rec.headers or ()),
+            ("dlq_error", p.error.encode()),
+            ("dlq_consumer", self.name.encode()),
+            ("dlq_source", f"{rec.topic}:{rec.partition}:{rec.offset}".encode()),
+            ("dlq_attempts", str(p.attempts).encode()),
+        ]
+        await (
+            await self._dlq.send(
+                dead_letter_topic(rec.topic), value=rec.value, key=rec.key, headers=headers
+            )
+        )
+        if p.event_id is not None:
+            async with self._uow_factory() as uow:
+                await self._new_event_ids(uow, [p.event_id], "dead_lettered", p.error[:4000])
+                await uow.commit()
+        log.error(
+            "event dead-lettered",
+            consumer=self.name,
+            topic=rec.topic,
+            partition=rec.partition,
+            offset=rec.offset,
+            event_id=p.event_id,
+            error=p.error,
+        )
+        self._count("dead_lettered")
+
+    async def _after_commit(self, deliveries: Sequence[Delivery]) -> None:
+        if self._after_db_commit is not None:
+            result = self._after_db_commit(deliveries)
+            if result is not None:
+                await result
+
+    def _count(self, outcome: str, n: int = 1) -> None:
+        if n <= 0:
+            return
+        self.stats.by_outcome[outcome] = self.stats.by_outcome.get(outcome, 0) + n
+        if outcome == "applied":
+            self.stats.applied += n
+        elif outcome == "duplicate":
+            self.stats.duplicates += n
+        elif outcome == "ignored":
+            self.stats.ignored += n
+        elif outcome == "dead_lettered":
+            self.stats.dead_lettered += n
+        if self._metrics:
+            self._metrics.consumer_events.labels(self._metrics.service, self.name, outcome).inc(n)
+
+
+def _catalogued(type_name: str) -> type[Event] | None:
+    try:
+        return event_class(type_name)
+    except UnknownEventType:
+        return None
