@@ -1,0 +1,183 @@
+"""The composition of one service process: database, outbox relay, consumer, security.
+
+A service's ``bootstrap.py`` builds a :class:`ServiceRuntime` from its settings,
+metadata and event handlers. Nothing connects when it is built; ``start()``
+(the app's lifespan) runs migrations if asked, then starts the relay and the
+consumer as supervised background tasks that outlive broker outages; ``stop()``
+stops them in order and closes the engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import structlog
+from prometheus_client import CollectorRegistry
+from sqlalchemy import MetaData, text
+
+from collect_common.bus.consumer import ConsumerRunner, Handler
+from collect_common.bus.relay import OutboxRelay, idempotent_producer
+from collect_common.clock import Clock, SystemClock
+from collect_common.db import UnitOfWork, create_engine, session_factory
+from collect_common.metrics import BusMetrics
+from collect_common.migrations import upgrade
+from collect_common.security.auth import ApiKeyRegistry, TokenService
+from collect_common.security.crypto import FieldCipher, set_field_cipher
+from collect_common.settings import ServiceSettings
+from collect_common.web.auth import Authenticator
+
+log = structlog.get_logger("collect_common.runtime")
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        *,
+        settings: ServiceSettings,
+        metadata: MetaData,
+        migrations: Path | None = None,
+        handlers: Mapping[str, Handler] | None = None,
+        subscribe: Sequence[str] = (),
+        clock: Clock | None = None,
+        consumer_group: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.service = settings.service_name
+        self.clock: Clock = clock or SystemClock()
+        self.metadata = metadata
+        self.migrations = migrations
+        self.database_url = settings.resolved_database_url()
+        self.engine = create_engine(self.database_url)
+        self.sessions = session_factory(self.engine)
+        self.registry = CollectorRegistry()
+        self.bus_metrics = BusMetrics(self.registry, self.service)
+        self.outbox = metadata.tables["outbox"]
+        self.processed = metadata.tables["processed_events"]
+        self.authenticator = Authenticator(
+            ApiKeyRegistry.parse(settings.api_keys.get_secret_value()),
+            TokenService(
+                settings.token_secret.get_secret_value(), settings.token_issuer, self.clock
+            ),
+        )
+        self.cipher = FieldCipher.from_config(
+            settings.field_keys.get_secret_value(), settings.blind_index_key.get_secret_value()
+        )
+        bootstrap = settings.kafka_bootstrap_servers
+        self.relay: OutboxRelay | None = None
+        if settings.relay_enabled:
+            self.relay = OutboxRelay(
+                self.sessions,
+                self.outbox,
+                lambda: idempotent_producer(bootstrap),
+                clock=self.clock,
+                service=self.service,
+                metrics=self.bus_metrics,
+                batch_size=settings.relay_batch_size,
+            )
+        self.consumer: ConsumerRunner | None = None
+        if handlers and settings.consumer_enabled:
+            self.consumer = ConsumerRunner(
+                name=consumer_group or self.service,
+                topics=list(subscribe),
+                bootstrap=bootstrap,
+                uow_factory=self.uow,
+                processed=self.processed,
+                handlers=handlers,
+                clock=self.clock,
+                metrics=self.bus_metrics,
+                max_attempts=settings.consumer_max_attempts,
+                retry_backoff=settings.consumer_retry_backoff_seconds,
+            )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(
+            self.sessions, source=f"/{self.service}", clock=self.clock, outbox=self.outbox
+        )
+
+    # -- lifecycle ------------------------------------------------------------------
+    async def start(self) -> None:
+        set_field_cipher(self.cipher)  # EncryptedText columns (SEC-PII) use it
+        if self.settings.migrate_on_start and self.migrations is not None:
+            await upgrade(self.migrations, self.database_url)
+        if self.relay is not None:
+            self._spawn("outbox-relay", self.relay.run)
+        if self.consumer is not None:
+            self._spawn("consumer", self._run_consumer)
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self.relay is not None:
+            await self.relay.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        await self.engine.dispose()
+
+    def _spawn(self, name: str, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self._tasks.append(asyncio.create_task(fn(), name=f"{self.service}:{name}"))
+
+    async def _run_consumer(self) -> None:
+        """Keep the consumer running; a broker outage only delays it."""
+        assert self.consumer is not None
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                await self.consumer.run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("consumer stopped; restarting", error=repr(exc), retry_in=backoff)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    # -- readiness ----------------------------------------------------------------------
+    async def check_database(self, timeout: float = 2.0) -> bool:
+        async def probe() -> None:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+
+        try:
+            await asyncio.wait_for(probe(), timeout)
+            return True
+        except Exception:
+            return False
+
+    async def check_broker(self, timeout: float = 1.0) -> bool:
+        for server in self.settings.kafka_bootstrap_servers.split(","):
+            host, _, port = server.strip().rpartition(":")
+            try:
+                _, writer = await asyncio.wait_for(
+                    asyncio.open_connection(host or "127.0.0.1", int(port)), timeout
+                )
+            except (TimeoutError, OSError, ValueError):
+                continue
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+            return True
+        return False
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "service": self.service,
+            "relay": None if self.relay is None else {"last_error": self.relay.last_error},
+            "consumer": None
+            if self.consumer is None
+            else {
+                "group": self.consumer.name,
+                "topics": self.consumer.topics,
+            },
+        }
