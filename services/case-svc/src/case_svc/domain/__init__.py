@@ -1,0 +1,1 @@
+"""Pure domain model: aggregates, value objects, policies and the events they record."""

@@ -1,0 +1,7 @@
+"""The tables complaint-svc owns. The platform tables (outbox, processed_events) come with the
+metadata.
+"""
+
+from collect_common.db import new_metadata
+
+metadata = new_metadata()

@@ -1,0 +1,6 @@
+"""Events complaint-svc consumes: topic subscriptions and one handler per event type."""
+
+from collect_common.bus.consumer import Handler
+
+SUBSCRIBE: list[str] = ["case.events", "contact.events"]
+HANDLERS: dict[str, Handler] = {}

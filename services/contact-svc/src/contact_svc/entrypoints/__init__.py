@@ -1,0 +1,1 @@
+"""HTTP API, event consumer and scheduler entrypoints."""

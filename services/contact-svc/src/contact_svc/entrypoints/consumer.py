@@ -1,0 +1,6 @@
+"""Events contact-svc consumes: topic subscriptions and one handler per event type."""
+
+from collect_common.bus.consumer import Handler
+
+SUBSCRIBE: list[str] = ["case.events", "qa.events"]
+HANDLERS: dict[str, Handler] = {}

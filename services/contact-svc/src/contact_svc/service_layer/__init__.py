@@ -1,0 +1,1 @@
+"""Handlers: one verb-named async function per command or event."""
