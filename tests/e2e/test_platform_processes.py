@@ -17,6 +17,7 @@ from collect_common.events import EventEnvelope
 from collect_common.events.types import CaseRecalled
 from collect_common.settings import DEV_API_KEYS
 from collect_common.testing.infra import async_url, create_database, free_port
+from collect_common.testing.probe import wait_until
 from collect_common.testing.processes import ServiceProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres]
@@ -113,10 +114,15 @@ async def test_services_run_as_processes_and_publish_through_their_outbox(
 
             metrics = (await http.get(procs[0].url + "/metrics")).text
             assert 'outbox_published_total{service="case-svc"}' in metrics
-            info = (
-                await http.get(procs[0].url + "/v1/service-info", headers={"X-API-Key": OPS_KEY})
-            ).json()
-            assert info["relay"]["backlog"] == 0
+
+            async def backlog_empty() -> bool:
+                r = await http.get(
+                    procs[0].url + "/v1/service-info", headers={"X-API-Key": OPS_KEY}
+                )
+                return r.json()["relay"]["backlog"] == 0
+
+            # marked published once Kafka acknowledged it (asynchronously)
+            await wait_until(backlog_empty, timeout=30, what="case-svc outbox backlog to empty")
     finally:
         codes = [p.stop() for p in procs]
     # uvicorn re-raises SIGTERM once its graceful shutdown (lifespan included) is done

@@ -30,6 +30,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    any_,
+    bindparam,
     event,
     text,
 )
@@ -126,6 +128,13 @@ def dialect_insert(session: AsyncSession, table: Table) -> Any:
     if name == "sqlite":
         return sqlite.insert(table)
     raise RuntimeError(f"unsupported database dialect {name}")
+
+
+def in_ids(dialect: str, column: Any, ids: list[int]) -> Any:
+    """``column IN ids``; on PostgreSQL one array parameter (``= ANY``), not one per id."""
+    if dialect == "postgresql":
+        return column == any_(bindparam("ids", ids, type_=postgresql.ARRAY(BigInteger)))
+    return column.in_(ids)
 
 
 # --- event context: which request or event caused the events we record -------------

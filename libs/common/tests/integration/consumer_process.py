@@ -14,20 +14,13 @@ import os
 import signal
 from collections.abc import Sequence
 
-from sqlalchemy import func, select
-
 from collect_common.bus.consumer import ConsumerRunner, Delivery
-from collect_common.clock import SystemClock
-from collect_common.db import UnitOfWork, create_engine, session_factory
-from collect_common.testing.probe import probe_event_class, probe_metadata, recording_handler
+from collect_common.testing.probe import ProbeDatabase, probe_event_class, recording_handler
 
 
 async def main(args: argparse.Namespace) -> None:
     probe = probe_event_class(args.topic, args.name)
-    metadata, effects = probe_metadata()
-    engine = create_engine(args.db)
-    sessions = session_factory(engine)
-    clock = SystemClock()
+    db = ProbeDatabase(args.db)
     batches = 0
 
     def after_db_commit(_deliveries: Sequence[Delivery]) -> None:
@@ -40,12 +33,10 @@ async def main(args: argparse.Namespace) -> None:
         name=args.group,
         topics=[args.topic],
         bootstrap=args.bootstrap,
-        uow_factory=lambda: UnitOfWork(
-            sessions, source="/test", clock=clock, outbox=metadata.tables["outbox"]
-        ),
-        processed=metadata.tables["processed_events"],
-        handlers={probe.type_name: recording_handler(effects)},
-        clock=clock,
+        uow_factory=db.uow,
+        processed=db.processed,
+        handlers={probe.type_name: recording_handler(db.effects)},
+        clock=db.clock,
         max_batch=args.batch,
         after_db_commit=after_db_commit,
     )
@@ -55,13 +46,11 @@ async def main(args: argparse.Namespace) -> None:
     try:
         while loop.time() < deadline:
             await runner.poll_once()
-            async with sessions() as s:
-                done = await s.scalar(select(func.count()).select_from(effects))
-            if (done or 0) >= args.expect:
+            if await db.count() >= args.expect:
                 break
     finally:
         await runner.close()
-        await engine.dispose()
+        await db.dispose()
     print(
         json.dumps(
             {

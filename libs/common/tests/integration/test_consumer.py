@@ -11,15 +11,14 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from collect_common.bus.consumer import ConsumerRunner
 from collect_common.clock import SystemClock
-from collect_common.db import UnitOfWork, create_engine, session_factory
 from collect_common.events.codec import wrap
 from collect_common.testing.probe import (
+    ProbeDatabase,
     probe_event_class,
-    probe_metadata,
     recording_handler,
     wait_until,
 )
@@ -48,22 +47,6 @@ def _envelopes(probe, n: int, *, keys: int = 7, fail: set[int] | None = None):
     return out
 
 
-async def _setup_db(url: str):
-    metadata, effects = probe_metadata()
-    engine = create_engine(url)
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    return engine, session_factory(engine), metadata, effects
-
-
-async def _count(sessions, table, *where) -> int:
-    async with sessions() as s:
-        q = select(func.count()).select_from(table)
-        for w in where:
-            q = q.where(w)
-        return int(await s.scalar(q) or 0)
-
-
 def _run_consumer(**kw) -> subprocess.CompletedProcess[str]:
     args = [sys.executable, str(HERE / "consumer_process.py")]
     for k, v in kw.items():
@@ -77,7 +60,7 @@ async def test_consumer_killed_between_db_commit_and_offset_commit_changes_nothi
     topic = await unique_topic(partitions=3)
     name = "kill_" + uuid.uuid4().hex[:8]
     probe = probe_event_class(topic, name)
-    engine, sessions, _metadata, effects = await _setup_db(pg_url)
+    db = await ProbeDatabase(pg_url).create()
     total = 300
     await _produce(kafka_bootstrap, topic, _envelopes(probe, total))
     common = {
@@ -92,7 +75,7 @@ async def test_consumer_killed_between_db_commit_and_offset_commit_changes_nothi
 
     killed = await asyncio.to_thread(_run_consumer, kill_after_batches=1, **common)
     assert killed.returncode == -9, killed.stderr[-2000:]
-    applied_before_kill = await _count(sessions, effects)
+    applied_before_kill = await db.count()
     assert 0 < applied_before_kill < total
 
     # The offsets of that batch never reached Kafka.
@@ -112,10 +95,10 @@ async def test_consumer_killed_between_db_commit_and_offset_commit_changes_nothi
     assert stats["duplicates"] == applied_before_kill  # redelivered, recognised, skipped
     assert stats["applied"] == total - applied_before_kill
 
-    async with sessions() as s:
-        seqs = (await s.scalars(select(effects.c.seq))).all()
+    async with db.sessions() as s:
+        seqs = (await s.scalars(select(db.effects.c.seq))).all()
     assert sorted(seqs) == list(range(total))  # each event applied exactly once
-    await engine.dispose()
+    await db.dispose()
 
 
 async def test_poison_messages_go_to_dead_letter_topic_and_the_rest_are_processed(
@@ -123,22 +106,19 @@ async def test_poison_messages_go_to_dead_letter_topic_and_the_rest_are_processe
 ) -> None:
     topic = await unique_topic(partitions=1)
     probe = probe_event_class(topic)
-    engine, sessions, metadata, effects = await _setup_db(pg_url)
+    db = await ProbeDatabase(pg_url).create()
     good = _envelopes(probe, 6, keys=1, fail={3})  # event 3's handler always raises
     messages = [*good[:2], ("debtor-0", b"{not json"), *good[2:]]
     await _produce(kafka_bootstrap, topic, messages)
 
-    clock = SystemClock()
     runner = ConsumerRunner(
         name="poison-" + uuid.uuid4().hex[:6],
         topics=[topic],
         bootstrap=kafka_bootstrap,
-        uow_factory=lambda: UnitOfWork(
-            sessions, source="/test", clock=clock, outbox=metadata.tables["outbox"]
-        ),
-        processed=metadata.tables["processed_events"],
-        handlers={probe.type_name: recording_handler(effects)},
-        clock=clock,
+        uow_factory=db.uow,
+        processed=db.processed,
+        handlers={probe.type_name: recording_handler(db.effects)},
+        clock=db.clock,
         max_attempts=2,
         retry_backoff=0,
     )
@@ -153,12 +133,11 @@ async def test_poison_messages_go_to_dead_letter_topic_and_the_rest_are_processe
     finally:
         await runner.close()
 
-    async with sessions() as s:
-        seqs = (await s.scalars(select(effects.c.seq).order_by(effects.c.id))).all()
+    async with db.sessions() as s:
+        seqs = (await s.scalars(select(db.effects.c.seq).order_by(db.effects.c.id))).all()
     assert seqs == [0, 1, 2, 4, 5]  # everything after the poison was processed, in order
     assert runner.stats.dead_lettered == 2
-    processed = metadata.tables["processed_events"]
-    assert await _count(sessions, processed, processed.c.outcome == "dead_lettered") == 1
+    assert await db.count(db.processed, db.processed.c.outcome == "dead_lettered") == 1
 
     dlq = AIOKafkaConsumer(
         topic + ".dlq",
@@ -180,4 +159,4 @@ async def test_poison_messages_go_to_dead_letter_topic_and_the_rest_are_processe
     assert any("probe event 3 is set to fail" in e for e in errors)
     assert got[0].value == b"{not json"  # the original bytes are kept for replay
     assert dict(got[1].headers)["dlq_attempts"] == b"2"
-    await engine.dispose()
+    await db.dispose()

@@ -9,14 +9,10 @@ aggregate. ``correlationid`` follows one business flow across services;
 
 from __future__ import annotations
 
-import json
 import uuid
-from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-
-from collect_common.clock import ensure_utc
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 
 class EventEnvelope(BaseModel):
@@ -28,17 +24,12 @@ class EventEnvelope(BaseModel):
     type: str = Field(
         pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+\.v[0-9]+$", examples=["case.imported.v1"]
     )
-    time: datetime
+    time: AwareDatetime  # an instant with its offset; the platform writes UTC
     subject: str = Field(min_length=1, max_length=200, examples=["case-7f3a"])
     datacontenttype: Literal["application/json"] = "application/json"
     correlationid: str | None = None
     causationid: str | None = None
     data: dict[str, Any]
-
-    @field_validator("time")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        return ensure_utc(value)
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()
@@ -46,13 +37,3 @@ class EventEnvelope(BaseModel):
     @classmethod
     def from_bytes(cls, raw: bytes) -> EventEnvelope:
         return cls.model_validate_json(raw)
-
-
-def peek_type(raw: bytes) -> str | None:
-    """The ``type`` of a raw envelope without validating all of it (None if unreadable)."""
-    try:
-        value = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    kind = value.get("type") if isinstance(value, dict) else None
-    return kind if isinstance(kind, str) else None

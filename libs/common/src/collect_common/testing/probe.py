@@ -10,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from sqlalchemy import Column, Integer, MetaData, String, Table
+from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 
 from collect_common.bus.consumer import Handler, HandlerContext
-from collect_common.db import BigId, new_metadata
+from collect_common.clock import Clock, SystemClock
+from collect_common.db import BigId, UnitOfWork, create_engine, new_metadata, session_factory
 from collect_common.events.catalogue import Event
 
 
@@ -81,3 +82,33 @@ async def wait_until(
         if loop.time() > deadline:
             raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
         await asyncio.sleep(0.05)
+
+
+class ProbeDatabase:
+    """A database with the platform tables and ``effects``, and units of work on it."""
+
+    def __init__(self, url: str, clock: Clock | None = None) -> None:
+        self.metadata, self.effects = probe_metadata()
+        self.outbox = self.metadata.tables["outbox"]
+        self.processed = self.metadata.tables["processed_events"]
+        self.engine = create_engine(url)
+        self.sessions = session_factory(self.engine)
+        self.clock: Clock = clock or SystemClock()
+
+    async def create(self) -> ProbeDatabase:
+        async with self.engine.begin() as conn:
+            await conn.run_sync(self.metadata.create_all)
+        return self
+
+    def uow(self) -> UnitOfWork:
+        return UnitOfWork(self.sessions, source="/test", clock=self.clock, outbox=self.outbox)
+
+    async def count(self, table: Table | None = None, *where: Any) -> int:
+        query = select(func.count()).select_from(table if table is not None else self.effects)
+        for condition in where:
+            query = query.where(condition)
+        async with self.sessions() as session:
+            return int(await session.scalar(query) or 0)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
