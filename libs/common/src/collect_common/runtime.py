@@ -110,18 +110,21 @@ class ServiceRuntime:
         if self.consumer is not None:
             self._spawn("consumer", self._run_consumer)
 
-    async def stop(self) -> None:
+    async def stop(self, grace: float = 10.0) -> None:
+        """Stop the background tasks first, then close what they were using."""
         self._stopping.set()
+        if self.relay is not None:
+            self.relay.request_stop()
         if self.consumer is not None:
             await self.consumer.stop()
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=grace)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
         if self.relay is not None:
             await self.relay.close()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
         await self.engine.dispose()
 
     def _spawn(self, name: str, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:

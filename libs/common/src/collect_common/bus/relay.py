@@ -150,9 +150,13 @@ class OutboxRelay:
             with contextlib.suppress(Exception):
                 await conn.close()
 
-    async def close(self) -> None:
+    def request_stop(self) -> None:
+        """Let ``run`` finish what it has in hand and return."""
         self._stopping.set()
         self._wake.set()
+
+    async def close(self) -> None:
+        self.request_stop()
         with contextlib.suppress(Exception):
             await self._settle_marks()
         await self._reset()

@@ -54,7 +54,15 @@ def event_class(type_name: str) -> type[Event]:
 
 
 def catalogue() -> dict[str, type[Event]]:
-    """Every catalogued event type (importing the catalogue modules first)."""
+    """The platform's event types (the contracts between services), by type name.
+
+    Types registered elsewhere, such as the probes tests define, can still be
+    looked up with :func:`event_class` but are not part of the catalogue.
+    """
     from collect_common.events import types  # noqa: F401  (registers the platform's events)
 
-    return dict(sorted(_REGISTRY.items()))
+    return {
+        name: cls
+        for name, cls in sorted(_REGISTRY.items())
+        if cls.__module__.startswith("collect_common.events.")
+    }
