@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 KAFKA_DIST := deploy/kafka/.dist/libs/.resolved
 SERVICES := case contact complaint qa
-PACKAGES := -e 'libs/common[test]' $(foreach s,$(SERVICES),-e services/$(s)-svc)
+PACKAGES := -e 'libs/common[test,dev]' $(foreach s,$(SERVICES),-e services/$(s)-svc)
 PYTEST_ARGS ?=
 
 .PHONY: help install kafka-dist run test test-unit lint format bench asyncapi clean lock
