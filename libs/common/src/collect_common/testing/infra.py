@@ -27,7 +27,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -549,6 +549,33 @@ def _kafka_local(stack: contextlib.ExitStack) -> KafkaEndpoint:
     return KafkaEndpoint(broker.bootstrap, "local")
 
 
+_E = TypeVar("_E")
+
+
+def _first_available(
+    stack: contextlib.ExitStack,
+    missing: str,
+    *,
+    docker: Callable[[], _E],
+    local: tuple[str, Callable[[], _E]],
+) -> _E:
+    """Containers when a Docker engine answers, else the local process; or say why neither."""
+    errors: list[str] = []
+    if docker_available():
+        try:
+            return docker()
+        except Exception as exc:
+            errors.append(f"docker: {_describe(exc)}")
+    else:
+        errors.append("docker: no Docker engine answers")
+    label, start = local
+    try:
+        return start()
+    except Exception as exc:
+        errors.append(f"{label}: {_describe(exc)}")
+    raise InfrastructureUnavailable(missing + "; " + "; ".join(errors))
+
+
 @contextlib.contextmanager
 def resolve_kafka(*, timeout: float = 30.0) -> Iterator[KafkaEndpoint]:
     """A Kafka broker with the platform topics, for as long as the context lasts."""
@@ -563,25 +590,12 @@ def resolve_kafka(*, timeout: float = 30.0) -> Iterator[KafkaEndpoint]:
         yield KafkaEndpoint(env, "env")
         return
     with contextlib.ExitStack() as stack:
-        errors: list[str] = []
-        endpoint: KafkaEndpoint | None = None
-        if docker_available():
-            try:
-                endpoint = _kafka_from_docker(stack, timeout=max(timeout, 60.0))
-            except Exception as exc:
-                errors.append(f"docker: {_describe(exc)}")
-        else:
-            errors.append("docker: no Docker engine answers")
-        if endpoint is None:
-            try:
-                endpoint = _kafka_local(stack)
-            except Exception as exc:
-                errors.append(f"local broker: {_describe(exc)}")
-        if endpoint is None:
-            raise InfrastructureUnavailable(
-                "no Kafka broker: KAFKA_BOOTSTRAP_SERVERS is not set; " + "; ".join(errors)
-            )
-        yield endpoint
+        yield _first_available(
+            stack,
+            "no Kafka broker: KAFKA_BOOTSTRAP_SERVERS is not set",
+            docker=lambda: _kafka_from_docker(stack, timeout=max(timeout, 60.0)),
+            local=("local broker", lambda: _kafka_local(stack)),
+        )
 
 
 def _postgres_from_docker(stack: contextlib.ExitStack, timeout: float) -> PostgresEndpoint:
@@ -634,22 +648,9 @@ def resolve_postgres(*, timeout: float = 10.0) -> Iterator[PostgresEndpoint]:
         yield PostgresEndpoint(url, "env")
         return
     with contextlib.ExitStack() as stack:
-        errors: list[str] = []
-        endpoint: PostgresEndpoint | None = None
-        if docker_available():
-            try:
-                endpoint = _postgres_from_docker(stack, timeout=max(timeout, 30.0))
-            except Exception as exc:
-                errors.append(f"docker: {_describe(exc)}")
-        else:
-            errors.append("docker: no Docker engine answers")
-        if endpoint is None:
-            try:
-                endpoint = _postgres_local(stack, timeout)
-            except Exception as exc:
-                errors.append(f"local cluster: {_describe(exc)}")
-        if endpoint is None:
-            raise InfrastructureUnavailable(
-                "no PostgreSQL: DATABASE_URL is not set; " + "; ".join(errors)
-            )
-        yield endpoint
+        yield _first_available(
+            stack,
+            "no PostgreSQL: DATABASE_URL is not set",
+            docker=lambda: _postgres_from_docker(stack, timeout=max(timeout, 30.0)),
+            local=("local cluster", lambda: _postgres_local(stack, timeout)),
+        )
