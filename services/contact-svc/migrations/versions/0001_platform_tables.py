@@ -26,8 +26,10 @@ def upgrade() -> None:
         sa.Column("delivery_id", sa.String(200), primary_key=True),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
     )
+    op.create_index("ix_webhook_deliveries_expires_at", "webhook_deliveries", ["expires_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_webhook_deliveries_expires_at", table_name="webhook_deliveries")
     op.drop_table("webhook_deliveries")
     drop_platform_tables()
