@@ -15,7 +15,14 @@ from pydantic import Field
 
 from collect_common.events.catalogue import Event
 
-Bucket = Literal["M1", "M2", "M3", "M3+"]
+# CASE-BUCKET: M0 is "current" (not yet past due: days past due <= 0), then M1 (1-30),
+# M2 (31-60), M3 (61-90), M3+ (>90) by default; the bounds are per-contract policy.
+Bucket = Literal["M0", "M1", "M2", "M3", "M3+"]
+# CASE-STRATEGY: the track a case is worked on, and the channels a track allows.
+Track = Literal["gentle", "standard", "firm", "legal"]
+Channel = Literal["call", "sms", "letter", "visit", "legal"]
+# The case lifecycle (case-svc domain.lifecycle).
+CaseStatus = Literal["active", "skip_tracing", "legal", "plan", "settled", "recalled", "closed"]
 
 
 class CaseEvent(Event):
@@ -45,8 +52,137 @@ class CaseRecalled(CaseEvent):
 
 
 class CaseSettled(CaseEvent):
+    """The balance is paid in full: collection ends; the case awaits closing."""
+
     type_name: ClassVar[str] = "case.settled.v1"
     settled_at: datetime
+
+
+class CaseUpdated(CaseEvent):
+    """The bank re-sent the account (CASE-INTAKE: same contract, updated, never duplicated).
+
+    Names the fields that changed, never their values (they may be personal data).
+    """
+
+    type_name: ClassVar[str] = "case.updated.v1"
+    changed_fields: list[str] = Field(examples=[["phones", "interest"]])
+    updated_at: datetime
+
+
+class CaseBucketChanged(CaseEvent):
+    """The daily recomputation moved the case to another delinquency bucket (CASE-BUCKET)."""
+
+    type_name: ClassVar[str] = "case.bucket_changed.v1"
+    previous: Bucket
+    bucket: Bucket
+    days_past_due: int = Field(ge=0)
+    as_of: date = Field(description="The debtor's local calendar day the bucket was computed for")
+
+
+class CaseStrategyChanged(CaseEvent):
+    """The case's collection track, hence its allowed channels, changed (CASE-STRATEGY).
+
+    Also recorded when a case opens (``previous_track`` null). ``channels`` are in
+    their order of use; ``rule_name`` is null when no rule of the table matched and
+    its default track applied.
+    """
+
+    type_name: ClassVar[str] = "case.strategy_changed.v1"
+    previous_track: Track | None
+    track: Track
+    channels: list[Channel]
+    rule_name: str | None
+    table_version: str
+    reason: str = Field(
+        examples=[
+            "CASE-STRATEGY: bucket M1, history good, willingness high matched rule "
+            "'gentle-good-record-early' of table v1 -> gentle track (sms, call)"
+        ]
+    )
+
+
+class CaseStatusChanged(CaseEvent):
+    """A lifecycle move that has no event of its own: skip tracing, legal, back to active,
+    repayment plan (CASE-SKIP, CASE-HARDSHIP). Settled, recalled and closed have theirs."""
+
+    type_name: ClassVar[str] = "case.status_changed.v1"
+    previous_status: CaseStatus
+    status: CaseStatus
+    rule_id: str | None = Field(default=None, examples=["CASE-SKIP"])
+    changed_at: datetime
+
+
+class CaseAssigned(CaseEvent):
+    type_name: ClassVar[str] = "case.assigned.v1"
+    agent_id: str
+    team_id: str | None = None
+    previous_agent_id: str | None = None
+    assigned_at: datetime
+
+
+class PromiseMade(CaseEvent):
+    """The debtor promised to pay ``amount`` by ``due_date``."""
+
+    type_name: ClassVar[str] = "case.promise_made.v1"
+    promise_id: str
+    amount: Decimal = Field(gt=0)
+    due_date: date
+    agent_id: str | None = None
+    made_at: datetime
+
+
+class PromiseKept(CaseEvent):
+    type_name: ClassVar[str] = "case.promise_kept.v1"
+    promise_id: str
+    kept_at: datetime
+
+
+class PromiseBroken(CaseEvent):
+    type_name: ClassVar[str] = "case.promise_broken.v1"
+    promise_id: str
+    due_date: date
+    amount_due: Decimal = Field(ge=0, description="What remained unpaid of the promise")
+
+
+class PlanCreated(CaseEvent):
+    """A hardship repayment plan was agreed and signed (CASE-HARDSHIP)."""
+
+    type_name: ClassVar[str] = "case.plan_created.v1"
+    plan_id: str
+    installments: int = Field(ge=1)
+    total: Decimal = Field(gt=0)
+    first_due_date: date
+    created_at: datetime
+
+
+class InstallmentMissed(CaseEvent):
+    """A plan installment fell due unpaid (CASE-HARDSHIP: missed installments are tracked)."""
+
+    type_name: ClassVar[str] = "case.installment_missed.v1"
+    plan_id: str
+    installment_no: int = Field(ge=1)
+    due_date: date
+    amount: Decimal = Field(gt=0)
+
+
+class PaymentReceived(CaseEvent):
+    """A payment on the case; ``balance`` is what remains owed after it (negative: overpaid)."""
+
+    type_name: ClassVar[str] = "case.payment_received.v1"
+    payment_id: str
+    amount: Decimal = Field(gt=0)
+    paid_at: datetime
+    balance: Decimal
+
+
+class CaseClosed(CaseEvent):
+    """The case is closed for good; nothing more happens on it."""
+
+    type_name: ClassVar[str] = "case.closed.v1"
+    reason: str = Field(
+        description="A reason code, never personal data", examples=["settled", "recalled"]
+    )
+    closed_at: datetime
 
 
 class ContactEvent(Event):

@@ -1,0 +1,50 @@
+"""case-svc's configurable business values, one field per rule, per bank contract.
+
+Loaded into a ``PolicyBook[CasePolicy]``; the version in force on the debtor's
+day is passed to the domain, which holds no business numbers of its own.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+from zoneinfo import ZoneInfo
+
+from pydantic import field_validator, model_validator
+
+from collect_common.policy import Policy, rule
+
+
+class CasePolicy(Policy):
+    # rule: CASE-BUCKET. Upper bounds (inclusive) of days past due per bucket;
+    # 0 or fewer days is M0 (current), more than m3_max_days is M3+.
+    m1_max_days: int = rule("CASE-BUCKET", "Last day past due of bucket M1", default=30, ge=1)
+    m2_max_days: int = rule("CASE-BUCKET", "Last day past due of bucket M2", default=60, ge=2)
+    m3_max_days: int = rule(
+        "CASE-BUCKET", "Last day past due of bucket M3 (later is M3+)", default=90, ge=3
+    )
+    # rule: CASE-INTAKE
+    max_rows_per_request: int = rule(
+        "CASE-INTAKE", "Most accounts one bulk intake request may carry", default=10000, ge=1
+    )
+    default_debtor_timezone: str = rule(
+        "CASE-INTAKE",
+        "Debtor's time zone when the bank sends none (days and quiet hours are local)",
+        default="Asia/Shanghai",
+    )
+
+    @field_validator("default_debtor_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (LookupError, ValueError, OSError):
+            raise ValueError(f"{value!r} is not a known IANA time zone") from None
+        return value
+
+    @model_validator(mode="after")
+    def _buckets_ascend(self) -> Self:
+        if not self.m1_max_days < self.m2_max_days < self.m3_max_days:
+            raise ValueError(
+                "CASE-BUCKET bounds must ascend: m1_max_days < m2_max_days < m3_max_days"
+            )
+        return self
