@@ -2,23 +2,35 @@
 
 from fastapi import FastAPI
 
-from case_svc.bootstrap import bootstrap
+from case_svc.adapters.tables import idempotency_keys
+from case_svc.bootstrap import bootstrap, case_context
 from case_svc.entrypoints.api import ROUTERS
 from case_svc.settings import Settings
 from collect_common.clock import Clock
 from collect_common.web.app import create_app as build_app
 from collect_common.web.app import serve
+from collect_common.web.idempotency import IdempotencyKeys
 
 DESCRIPTION = (
-    "Overdue accounts from the bank: intake, buckets, strategy, assignment, promises, "
-    "plans, feedback to the bank (CASE-*)."
+    "Overdue accounts from the bank: intake, buckets, strategy, assignment, "
+    "promises, plans, feedback to the bank (CASE-*)."
 )
+TAGS = [
+    {"name": "accounts", "description": "Bulk intake of the bank's overdue accounts"},
+    {"name": "cases", "description": "One case: status, payments, recall"},
+    {"name": "changes", "description": "The bank's change feed (CASE-FEEDBACK)"},
+]
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = bootstrap(settings, clock)
-    return build_app(runtime, title="case-svc", description=DESCRIPTION, routers=ROUTERS)
+    app = build_app(
+        runtime, title="case-svc", description=DESCRIPTION, routers=ROUTERS, openapi_tags=TAGS
+    )
+    app.state.case_context = case_context(runtime, settings)
+    app.state.idempotency_keys = IdempotencyKeys(idempotency_keys, runtime.clock)
+    return app
 
 
 def run() -> None:

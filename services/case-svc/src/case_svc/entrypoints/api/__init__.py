@@ -2,4 +2,6 @@
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from case_svc.entrypoints.api import accounts, cases, changes
+
+ROUTERS: list[APIRouter] = [accounts.router, cases.router, changes.router]

@@ -1,0 +1,187 @@
+"""Cases in the database: the aggregate in, the aggregate out, its changes recorded.
+
+Personal fields go through ``EncryptedText`` columns (the process's field
+cipher); ``debtor_id`` and the national-ID index are keyed hashes, so the same
+debtor gets the same id across cases and banks' files without the number being
+stored in clear. Saving a case also appends its recorded events to the bank's
+change feed (``case_changes``) in the same transaction; the unit of work then
+writes them to the outbox.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from case_svc.adapters.tables import case_changes, cases, payments
+from case_svc.domain.buckets import Bucket
+from case_svc.domain.lifecycle import CaseStatus
+from case_svc.domain.model import Case, Payment
+from case_svc.domain.strategy import Channel, History, StrategyDecision, Track, Willingness
+from collect_common.security.crypto import FieldCipher
+
+
+class ConcurrentUpdate(RuntimeError):
+    """The case changed since it was read; the caller retries with a fresh copy."""
+
+
+class CaseRepository:
+    def __init__(self, session: AsyncSession, cipher: FieldCipher) -> None:
+        self.session = session
+        self.cipher = cipher
+
+    # -- identity -------------------------------------------------------------------
+    def national_id_index(self, national_id: str) -> str:
+        return self.cipher.blind_index(national_id, purpose="national_id")
+
+    def debtor_id_for(self, national_id: str) -> str:
+        return "dbt_" + self.cipher.blind_index(national_id, purpose="debtor")[:24]
+
+    # -- reads --------------------------------------------------------------------------
+    async def get(self, case_id: str, *, for_update: bool = False) -> Case | None:
+        query = select(cases).where(cases.c.id == case_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self.session.execute(query)).one_or_none()
+        return None if row is None else await self._load(row)
+
+    async def by_contracts(self, bank_id: str, contract_nos: Sequence[str]) -> dict[str, Case]:
+        """The bank's existing cases among ``contract_nos``, locked for this transaction."""
+        if not contract_nos:
+            return {}
+        rows = (
+            await self.session.execute(
+                select(cases)
+                .where(cases.c.bank_id == bank_id, cases.c.contract_no.in_(list(contract_nos)))
+                .with_for_update()
+            )
+        ).all()
+        loaded = [await self._load(row, with_payments=False) for row in rows]
+        return {case.contract_no: case for case in loaded}
+
+    async def _load(self, row: Any, *, with_payments: bool = True) -> Case:
+        paid: dict[str, Payment] = {}
+        if with_payments:
+            for p in (
+                await self.session.execute(select(payments).where(payments.c.case_id == row.id))
+            ).all():
+                paid[p.payment_id] = Payment(p.payment_id, p.amount, p.paid_at)
+        return Case(
+            id=row.id,
+            bank_id=row.bank_id,
+            contract_no=row.contract_no,
+            debtor_id=row.debtor_id,
+            name=row.name,
+            national_id=row.national_id,
+            phones=tuple(json.loads(row.phones)),
+            address=row.address,
+            principal=row.principal,
+            interest=row.interest,
+            fees=row.fees,
+            overdue_since=row.overdue_since,
+            debtor_timezone=row.debtor_timezone,
+            history=History(row.history),
+            willingness=Willingness(row.willingness),
+            bucket=Bucket(row.bucket),
+            strategy=StrategyDecision(
+                track=Track(row.track),
+                channels=tuple(Channel(c) for c in row.channels.split(",") if c),
+                rule_name=row.strategy_rule,
+                table_version=row.strategy_version,
+                reason=row.strategy_reason,
+            ),
+            opened_at=row.opened_at,
+            status=CaseStatus(row.status),
+            paid_total=row.paid_total,
+            payments=paid,
+            agent_id=row.agent_id,
+            team_id=row.team_id,
+            version=row.version,
+        )
+
+    # -- writes -------------------------------------------------------------------------
+    def _values(self, case: Case, now: datetime) -> dict[str, Any]:
+        return {
+            "bank_id": case.bank_id,
+            "contract_no": case.contract_no,
+            "debtor_id": case.debtor_id,
+            "national_id_index": self.national_id_index(case.national_id),
+            "name": case.name,
+            "national_id": case.national_id,
+            "phones": json.dumps(list(case.phones)),
+            "address": case.address,
+            "principal": case.principal,
+            "interest": case.interest,
+            "fees": case.fees,
+            "paid_total": case.paid_total,
+            "overdue_since": case.overdue_since,
+            "debtor_timezone": case.debtor_timezone,
+            "history": str(case.history),
+            "willingness": str(case.willingness),
+            "bucket": str(case.bucket),
+            "track": str(case.strategy.track),
+            "channels": ",".join(str(c) for c in case.strategy.channels),
+            "strategy_rule": case.strategy.rule_name,
+            "strategy_version": case.strategy.table_version,
+            "strategy_reason": case.strategy.reason,
+            "status": str(case.status),
+            "agent_id": case.agent_id,
+            "team_id": case.team_id,
+            "updated_at": now,
+        }
+
+    async def add_many(self, new_cases: Sequence[Case], now: datetime) -> None:
+        if not new_cases:
+            return
+        await self.session.execute(
+            cases.insert(),
+            [
+                {**self._values(c, now), "id": c.id, "opened_at": c.opened_at, "version": c.version}
+                for c in new_cases
+            ],
+        )
+        await self._record_changes(new_cases, now)
+
+    async def save(self, case: Case, now: datetime, *, expected_version: int) -> None:
+        """Write a changed case; refuse if someone else changed it since it was read."""
+        new_version = max(case.version, expected_version + 1)
+        result = await self.session.execute(
+            update(cases)
+            .where(cases.c.id == case.id, cases.c.version == expected_version)
+            .values(**self._values(case, now), version=new_version)
+        )
+        if result.rowcount != 1:  # type: ignore[attr-defined]
+            raise ConcurrentUpdate(case.id)
+        case.version = new_version
+        await self._record_changes([case], now)
+
+    async def add_payment(self, case_id: str, payment: Payment) -> None:
+        await self.session.execute(
+            payments.insert().values(
+                case_id=case_id,
+                payment_id=payment.payment_id,
+                amount=payment.amount,
+                paid_at=payment.paid_at,
+            )
+        )
+
+    async def _record_changes(self, changed: Sequence[Case], now: datetime) -> None:
+        rows = [
+            {
+                "bank_id": case.bank_id,
+                "case_id": case.id,
+                "contract_no": case.contract_no,
+                "change": event.type_name,
+                "data": event.model_dump_json(),
+                "at": now,
+            }
+            for case in changed
+            for event in case.events
+        ]
+        if rows:
+            await self.session.execute(case_changes.insert(), rows)
