@@ -15,7 +15,7 @@ import contextvars
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -30,12 +30,14 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    TypeDecorator,
     any_,
     bindparam,
     event,
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 from sqlalchemy.pool import StaticPool
@@ -55,6 +57,31 @@ NAMING_CONVENTION = {
 BigId = BigInteger().with_variant(Integer, "sqlite")  # SQLite autoincrements INTEGER keys only
 
 
+class UtcDateTime(TypeDecorator[datetime]):
+    """An instant: written as UTC, always read back timezone-aware UTC.
+
+    PostgreSQL keeps the offset (``timestamptz``); SQLite keeps none, so without
+    this a value would come back naive there. Naive values are refused on the way in.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError("naive datetime: every instant must carry its time zone")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
 def new_metadata() -> MetaData:
     """A MetaData with the naming convention and the platform tables already on it."""
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
@@ -72,8 +99,8 @@ def add_platform_tables(metadata: MetaData) -> None:
         Column("key", String(200), nullable=False),
         Column("event_type", String(200), nullable=False),
         Column("payload", LargeBinary, nullable=False),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("published_at", DateTime(timezone=True), nullable=True),
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("published_at", UtcDateTime, nullable=True),
         Index(
             "ix_outbox_unpublished",
             "id",
@@ -86,7 +113,7 @@ def add_platform_tables(metadata: MetaData) -> None:
         metadata,
         Column("consumer", String(200), primary_key=True),
         Column("event_id", String(64), primary_key=True),
-        Column("processed_at", DateTime(timezone=True), nullable=False),
+        Column("processed_at", UtcDateTime, nullable=False),
         Column("outcome", String(20), nullable=False, server_default="applied"),
         Column("error", Text, nullable=True),
     )

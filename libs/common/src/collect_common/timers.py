@@ -71,7 +71,6 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     Column,
-    DateTime,
     Index,
     Integer,
     MetaData,
@@ -93,6 +92,7 @@ from collect_common.db import (
     BigId,
     EventContext,
     UnitOfWork,
+    UtcDateTime,
     dialect_insert,
     reset_event_context,
     set_event_context,
@@ -127,7 +127,7 @@ def add_timers_table(metadata: MetaData) -> Table:
         Column("timer_key", String(200), nullable=False),
         Column("kind", String(100), nullable=False),
         Column("subject", String(200), nullable=False),
-        Column("due_at", DateTime(timezone=True), nullable=False),
+        Column("due_at", UtcDateTime, nullable=False),
         Column("state", String(20), nullable=False),
         # What was left of the delay when paused, in whole milliseconds (portable and exact;
         # SQLite has no interval type). NULL unless paused.
@@ -135,8 +135,8 @@ def add_timers_table(metadata: MetaData) -> Table:
         Column("payload", Text, nullable=False),  # a JSON object
         Column("attempts", Integer, nullable=False, server_default="0"),
         Column("last_error", Text, nullable=True),
-        Column("created_at", DateTime(timezone=True), nullable=False),
-        Column("fired_at", DateTime(timezone=True), nullable=True),
+        Column("created_at", UtcDateTime, nullable=False),
+        Column("fired_at", UtcDateTime, nullable=True),
         # Names spelled out (conv: taken as they are), so the table is the same whatever
         # naming convention the service's metadata has, and matches the migration.
         PrimaryKeyConstraint("id", name=conv("pk_timers")),

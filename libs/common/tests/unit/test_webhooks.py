@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import DateTime, MetaData, String, text
+from sqlalchemy import MetaData, String, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 from collect_common.clock import FrozenClock
+from collect_common.db import UtcDateTime
 from collect_common.security.webhooks import (
     InMemoryReplayStore,
     SqlReplayStore,
@@ -284,8 +285,8 @@ class TestSqlReplayStore:
         delivery_id, expires_at = table.c.delivery_id, table.c.expires_at
         assert isinstance(delivery_id.type, String)
         assert delivery_id.type.length == 200
-        assert isinstance(expires_at.type, DateTime)
-        assert expires_at.type.timezone
+        assert isinstance(expires_at.type, UtcDateTime)  # timestamptz, aware on every dialect
+        assert expires_at.type.impl.timezone
         assert not expires_at.nullable
 
     async def test_remember_and_prune(

@@ -35,7 +35,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPa
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from pydantic import ValidationError
-from sqlalchemy import DateTime, String, Table, Text, bindparam, func, select
+from sqlalchemy import String, Table, Text, bindparam, func, select
 from sqlalchemy.dialects import postgresql
 
 from collect_common.bus.topics import dead_letter_topic
@@ -43,6 +43,7 @@ from collect_common.clock import Clock
 from collect_common.db import (
     EventContext,
     UnitOfWork,
+    UtcDateTime,
     dialect_insert,
     reset_event_context,
     set_event_context,
@@ -371,7 +372,7 @@ class ConsumerRunner:
                     select(
                         bindparam("consumer", type_=String),
                         each,
-                        bindparam("now", type_=DateTime(timezone=True)),
+                        bindparam("now", type_=UtcDateTime),
                         bindparam("outcome", type_=String),
                         bindparam("error", type_=Text),
                     ),

@@ -53,7 +53,6 @@ from typing import Any, Final, Literal, Protocol, cast
 from sqlalchemy import (
     Column,
     CursorResult,
-    DateTime,
     Index,
     MetaData,
     String,
@@ -64,6 +63,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from collect_common.clock import Clock, ensure_utc
+from collect_common.db import UtcDateTime
 
 __all__ = [
     "HEADER_DELIVERY_ID",
@@ -308,9 +308,9 @@ WEBHOOK_DELIVERIES: Final = "webhook_deliveries"
 _INSERT = text(
     "INSERT INTO webhook_deliveries (delivery_id, expires_at) VALUES (:d, :e) "
     "ON CONFLICT DO NOTHING"
-).bindparams(bindparam("d", type_=String(200)), bindparam("e", type_=DateTime(timezone=True)))
+).bindparams(bindparam("d", type_=String(200)), bindparam("e", type_=UtcDateTime))
 _PRUNE = text("DELETE FROM webhook_deliveries WHERE expires_at < :now").bindparams(
-    bindparam("now", type_=DateTime(timezone=True))
+    bindparam("now", type_=UtcDateTime)
 )
 
 
@@ -323,7 +323,7 @@ def webhook_deliveries_table(metadata: MetaData) -> Table:
         WEBHOOK_DELIVERIES,
         metadata,
         Column("delivery_id", String(200), primary_key=True),
-        Column("expires_at", DateTime(timezone=True), nullable=False),
+        Column("expires_at", UtcDateTime, nullable=False),
         Index("ix_webhook_deliveries_expires_at", "expires_at"),
     )
 

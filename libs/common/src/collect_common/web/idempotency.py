@@ -58,7 +58,6 @@ from fastapi import Depends, Header, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import (
     Column,
-    DateTime,
     Index,
     Integer,
     LargeBinary,
@@ -75,7 +74,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from collect_common.clock import Clock
-from collect_common.db import UnitOfWork, dialect_insert
+from collect_common.db import UnitOfWork, UtcDateTime, dialect_insert
 from collect_common.security.auth import Principal
 from collect_common.web.problems import ProblemError
 
@@ -116,7 +115,7 @@ def add_idempotency_table(metadata: MetaData) -> Table:
         Column("response_body", LargeBinary, nullable=True),
         Column("content_type", String(100), nullable=True),
         Column("response_headers", Text, nullable=True),
-        Column("created_at", DateTime(timezone=True), nullable=False),
+        Column("created_at", UtcDateTime, nullable=False),
         Index("ix_idempotency_keys_created_at", "created_at"),
     )
 
