@@ -35,7 +35,7 @@ run: install kafka-dist
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy libs/common/src
+	$(VENV)/bin/mypy libs/common/src $(foreach s,$(SERVICES),services/$(s)-svc/src)
 
 format: install
 	$(VENV)/bin/ruff check --fix .

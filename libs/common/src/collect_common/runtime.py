@@ -1,10 +1,16 @@
-"""The composition of one service process: database, outbox relay, consumer, security.
+"""The composition of one service process: database, outbox relay, consumer, timers, security.
 
 A service's ``bootstrap.py`` builds a :class:`ServiceRuntime` from its settings,
-metadata and event handlers. Nothing connects when it is built; ``start()``
-(the app's lifespan) runs migrations if asked, then starts the relay and the
-consumer as supervised background tasks that outlive broker outages; ``stop()``
-stops them in order and closes the engine.
+metadata, event handlers and (optionally) timer handlers. Nothing connects when
+it is built; ``start()`` (the app's lifespan) runs migrations if asked, then
+starts the relay, the consumer and the timer scheduler as supervised background
+tasks that outlive broker and database outages; ``stop()`` stops the scheduler
+first, then the others, and closes the engine.
+
+With ``timer_handlers`` the runtime has a :attr:`ServiceRuntime.scheduler`
+(a :class:`~collect_common.timers.TimerScheduler` over ``metadata.tables["timers"]``)
+whether or not its background task runs (``scheduler_enabled``): tests move a
+frozen clock and call ``runtime.scheduler.fire_due()`` themselves.
 """
 
 from __future__ import annotations
@@ -28,6 +34,7 @@ from collect_common.migrations import upgrade
 from collect_common.security.auth import ApiKeyRegistry, TokenService
 from collect_common.security.crypto import FieldCipher, set_field_cipher
 from collect_common.settings import ServiceSettings
+from collect_common.timers import TIMERS, TimerHandler, TimerScheduler
 from collect_common.web.auth import Authenticator
 
 log = structlog.get_logger("collect_common.runtime")
@@ -44,6 +51,7 @@ class ServiceRuntime:
         subscribe: Sequence[str] = (),
         clock: Clock | None = None,
         consumer_group: str | None = None,
+        timer_handlers: Mapping[str, TimerHandler] | None = None,
     ) -> None:
         self.settings = settings
         self.service = settings.service_name
@@ -92,6 +100,23 @@ class ServiceRuntime:
                 max_attempts=settings.consumer_max_attempts,
                 retry_backoff=settings.consumer_retry_backoff_seconds,
             )
+        self.scheduler: TimerScheduler | None = None
+        if timer_handlers:
+            timers_table = metadata.tables.get(TIMERS)
+            if timers_table is None:
+                raise ValueError(
+                    "timer_handlers need the timers table in the metadata "
+                    "(collect_common.timers.add_timers_table)"
+                )
+            self.scheduler = TimerScheduler(
+                self.uow,
+                timers_table,
+                timer_handlers,
+                self.clock,
+                poll_interval=settings.scheduler_poll_seconds,
+                metrics_registry=self.registry,
+                service=self.service,
+            )
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
 
@@ -109,10 +134,20 @@ class ServiceRuntime:
             self._spawn("outbox-relay", self.relay.run)
         if self.consumer is not None:
             self._spawn("consumer", self._run_consumer)
+        if self.scheduler is not None and self.settings.scheduler_enabled:
+            self._spawn("timer-scheduler", self._run_scheduler)
 
     async def stop(self, grace: float = 10.0) -> None:
-        """Stop the background tasks first, then close what they were using."""
+        """Stop the background tasks first (the timer scheduler before the others, so
+        the events its last batch wrote still reach the relay), then close what they used."""
         self._stopping.set()
+        if self.scheduler is not None:
+            self.scheduler.request_stop()
+            scheduler_tasks = [t for t in self._tasks if t.get_name().endswith(":timer-scheduler")]
+            if scheduler_tasks:
+                _, late_timers = await asyncio.wait(scheduler_tasks, timeout=grace)
+                for task in late_timers:
+                    task.cancel()
         if self.relay is not None:
             self.relay.request_stop()
         if self.consumer is not None:
@@ -142,6 +177,24 @@ class ServiceRuntime:
                 raise
             except Exception as exc:
                 log.warning("consumer stopped; restarting", error=repr(exc), retry_in=backoff)
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    async def _run_scheduler(self) -> None:
+        """Keep the timer scheduler running (it backs off on database errors itself)."""
+        assert self.scheduler is not None
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                await self.scheduler.run()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning(
+                    "timer scheduler stopped; restarting", error=repr(exc), retry_in=backoff
+                )
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
                 backoff = min(backoff * 2, 10.0)
@@ -182,5 +235,11 @@ class ServiceRuntime:
             else {
                 "group": self.consumer.name,
                 "topics": self.consumer.topics,
+            },
+            "scheduler": None
+            if self.scheduler is None
+            else {
+                "running": self.settings.scheduler_enabled,
+                "last_error": self.scheduler.last_error,
             },
         }

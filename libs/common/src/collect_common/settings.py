@@ -74,6 +74,11 @@ class ServiceSettings(BaseSettings):
         description="Outbox absorbs writes while Kafka is down, so by default the broker "
         "is reported in /readyz but does not make the service unready.",
     )
+    # durable timers (collect_common.timers): the runtime's TimerScheduler
+    scheduler_enabled: bool = Field(
+        default=True, description="Run the timer scheduler in this process (when it has timers)"
+    )
+    scheduler_poll_seconds: float = Field(default=1.0, gt=0, le=60)
     migrate_on_start: bool = Field(
         default=True, description="Run Alembic upgrade head at start (dev); off in production"
     )

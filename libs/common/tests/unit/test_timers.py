@@ -558,3 +558,23 @@ def test_the_alembic_operations_create_exactly_the_timers_table(tmp_path: Path) 
             assert not sa.inspect(conn).has_table("timers")
     finally:
         engine.dispose()
+
+
+async def test_schedule_new_inserts_many_timers_that_fire_like_the_others(env: Env) -> None:
+    new = [
+        timers.NewTimer(
+            key=f"bucket:{i}",
+            kind="note",
+            subject=f"case-{i}",
+            due_at=T0 + timedelta(hours=i),
+            payload={"n": i},
+        )
+        for i in range(1, 6)
+    ]
+    async with env.db.uow() as uow:
+        assert await timers.schedule_new(uow.session, new, T0) == 5
+        await uow.commit()
+    assert (await env.get("bucket:3")).payload == {"n": 3}
+    env.clock.set(T0 + timedelta(hours=3))
+    assert await env.scheduler({"note": recording(env)}).fire_due() == 3
+    assert await env.effects() == ["bucket:1", "bucket:2", "bucket:3"]
