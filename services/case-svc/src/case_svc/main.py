@@ -5,6 +5,7 @@ from fastapi import FastAPI
 from case_svc.adapters.tables import idempotency_keys
 from case_svc.bootstrap import bootstrap, case_context
 from case_svc.entrypoints.api import ROUTERS
+from case_svc.entrypoints.feed_pusher import attach_feed_pusher
 from case_svc.settings import Settings
 from collect_common.clock import Clock
 from collect_common.web.app import create_app as build_app
@@ -19,6 +20,14 @@ TAGS = [
     {"name": "accounts", "description": "Bulk intake of the bank's overdue accounts"},
     {"name": "cases", "description": "One case: status, payments, recall"},
     {"name": "changes", "description": "The bank's change feed (CASE-FEEDBACK)"},
+    {
+        "name": "agents",
+        "description": "Agents and teams; assignment of cases by capacity and skill (QA-SANCTION)",
+    },
+    {
+        "name": "promises",
+        "description": "Promises to pay (CASE-PROMISE) and repayment plans (CASE-HARDSHIP)",
+    },
 ]
 
 
@@ -30,6 +39,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
     app.state.case_context = case_context(runtime, settings)
     app.state.idempotency_keys = IdempotencyKeys(idempotency_keys, runtime.clock)
+    attach_feed_pusher(app, runtime, settings)  # CASE-FEEDBACK push, when a URL is set
     return app
 
 

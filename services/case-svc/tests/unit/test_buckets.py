@@ -68,6 +68,10 @@ def test_policy_fields_cite_their_rules_with_the_documented_defaults() -> None:
         "m1_max_days": "CASE-BUCKET",
         "m2_max_days": "CASE-BUCKET",
         "m3_max_days": "CASE-BUCKET",
+        "promise_grace_days": "CASE-PROMISE",
+        "promise_max_days": "CASE-PROMISE",
+        "plan_max_installments": "CASE-HARDSHIP",
+        "installment_grace_days": "CASE-HARDSHIP",
         "max_rows_per_request": "CASE-INTAKE",
         "default_debtor_timezone": "CASE-INTAKE",
     }

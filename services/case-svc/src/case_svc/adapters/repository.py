@@ -6,24 +6,51 @@ debtor gets the same id across cases and banks' files without the number being
 stored in clear. Saving a case also appends its recorded events to the bank's
 change feed (``case_changes``) in the same transaction; the unit of work then
 writes them to the outbox.
+
+The case's pending promises (CASE-PROMISE) and running plan (CASE-HARDSHIP)
+are loaded with it and written back when saved. Saving also cancels the timers
+that no longer have anything to do, in the same transaction: a kept promise's,
+a paid installment's, and every timer of a case that left collection (settled,
+recalled, closed). Timers are *scheduled* by the service layer, which knows the
+policy that sets their instants.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from case_svc.adapters.tables import case_changes, cases, payments
+from case_svc.adapters.tables import (
+    case_changes,
+    cases,
+    payments,
+    plan_installments,
+    plans,
+    promises,
+)
 from case_svc.domain.buckets import Bucket
 from case_svc.domain.lifecycle import CaseStatus
 from case_svc.domain.model import Case, Payment
+from case_svc.domain.plans import Installment, InstallmentStatus, Plan, PlanStatus
+from case_svc.domain.promises import Promise, PromiseStatus
 from case_svc.domain.strategy import Channel, History, StrategyDecision, Track, Willingness
+from collect_common import timers
 from collect_common.security.crypto import FieldCipher
+
+
+def bucket_timer_key(case_id: str) -> str:
+    """The key of a case's daily bucket recomputation timer (CASE-BUCKET)."""
+    return f"bucket:{case_id}"
+
+
+def ensure_utc_db(value: datetime) -> datetime:
+    """A stored instant as aware UTC (SQLite returns stored UTC values without zone)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class ConcurrentUpdate(RuntimeError):
@@ -66,11 +93,15 @@ class CaseRepository:
 
     async def _load(self, row: Any, *, with_payments: bool = True) -> Case:
         paid: dict[str, Payment] = {}
+        pending: list[Promise] = []
+        plan: Plan | None = None
         if with_payments:
             for p in (
                 await self.session.execute(select(payments).where(payments.c.case_id == row.id))
             ).all():
                 paid[p.payment_id] = Payment(p.payment_id, p.amount, p.paid_at)
+            pending = await self.promises_of(row.id, status=PromiseStatus.PENDING)
+            plan = await self._active_plan(row.id)
         return Case(
             id=row.id,
             bank_id=row.bank_id,
@@ -102,6 +133,77 @@ class CaseRepository:
             agent_id=row.agent_id,
             team_id=row.team_id,
             version=row.version,
+            promises=pending,
+            plan=plan,
+        )
+
+    async def promises_of(
+        self, case_id: str, *, status: PromiseStatus | None = None
+    ) -> list[Promise]:
+        """The case's promises, oldest first (only those in ``status`` if given)."""
+        query = select(promises).where(promises.c.case_id == case_id)
+        if status is not None:
+            query = query.where(promises.c.status == str(status))
+        rows = (await self.session.execute(query.order_by(promises.c.made_at, promises.c.id))).all()
+        return [
+            Promise(
+                id=r.id,
+                case_id=r.case_id,
+                amount=r.amount,
+                due_date=r.due_date,
+                due_at=ensure_utc_db(r.due_at),
+                made_at=ensure_utc_db(r.made_at),
+                agent_id=r.agent_id,
+                paid=r.paid,
+                status=PromiseStatus(r.status),
+                resolved_at=ensure_utc_db(r.resolved_at) if r.resolved_at is not None else None,
+            )
+            for r in rows
+        ]
+
+    async def plans_of(self, case_id: str) -> list[Plan]:
+        """The case's plans, oldest first, with their installments."""
+        rows = (
+            await self.session.execute(
+                select(plans).where(plans.c.case_id == case_id).order_by(plans.c.created_at)
+            )
+        ).all()
+        return [await self._plan(r) for r in rows]
+
+    async def _active_plan(self, case_id: str) -> Plan | None:
+        row = (
+            await self.session.execute(
+                select(plans).where(
+                    plans.c.case_id == case_id, plans.c.status == str(PlanStatus.ACTIVE)
+                )
+            )
+        ).first()
+        return None if row is None else await self._plan(row)
+
+    async def _plan(self, row: Any) -> Plan:
+        items = (
+            await self.session.execute(
+                select(plan_installments)
+                .where(plan_installments.c.plan_id == row.id)
+                .order_by(plan_installments.c.no)
+            )
+        ).all()
+        return Plan(
+            id=row.id,
+            case_id=row.case_id,
+            agreement_ref=row.agreement_ref,
+            status=PlanStatus(row.status),
+            created_at=ensure_utc_db(row.created_at),
+            installments=[
+                Installment(
+                    no=i.no,
+                    due_date=i.due_date,
+                    amount=i.amount,
+                    paid=i.paid,
+                    status=InstallmentStatus(i.status),
+                )
+                for i in items
+            ],
         )
 
     # -- writes -------------------------------------------------------------------------
@@ -158,7 +260,91 @@ class CaseRepository:
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise ConcurrentUpdate(case.id)
         case.version = new_version
+        await self._save_promises(case)
+        await self._save_plan(case)
+        if not case.is_open:
+            await self._cancel_timers(case)
         await self._record_changes([case], now)
+
+    async def _save_promises(self, case: Case) -> None:
+        for p in case.promises:
+            if p.new:
+                await self.session.execute(
+                    promises.insert().values(
+                        id=p.id,
+                        case_id=p.case_id,
+                        amount=p.amount,
+                        due_date=p.due_date,
+                        due_at=p.due_at,
+                        paid=p.paid,
+                        status=str(p.status),
+                        agent_id=p.agent_id,
+                        made_at=p.made_at,
+                        resolved_at=p.resolved_at,
+                    )
+                )
+            elif p.dirty:
+                await self.session.execute(
+                    update(promises)
+                    .where(promises.c.id == p.id)
+                    .values(paid=p.paid, status=str(p.status), resolved_at=p.resolved_at)
+                )
+            if (p.new or p.dirty) and p.status == PromiseStatus.KEPT:
+                await timers.cancel(self.session, p.timer_key)  # rule: CASE-PROMISE
+            p.new = p.dirty = False
+
+    async def _save_plan(self, case: Case) -> None:
+        plan = case.plan
+        if plan is None or not (plan.new or plan.dirty):
+            return
+        if plan.new:
+            await self.session.execute(
+                plans.insert().values(
+                    id=plan.id,
+                    case_id=plan.case_id,
+                    agreement_ref=plan.agreement_ref,
+                    status=str(plan.status),
+                    created_at=plan.created_at,
+                )
+            )
+            await self.session.execute(
+                plan_installments.insert(),
+                [
+                    {
+                        "plan_id": plan.id,
+                        "no": i.no,
+                        "due_date": i.due_date,
+                        "amount": i.amount,
+                        "paid": i.paid,
+                        "status": str(i.status),
+                    }
+                    for i in plan.installments
+                ],
+            )
+        else:
+            await self.session.execute(
+                update(plans).where(plans.c.id == plan.id).values(status=str(plan.status))
+            )
+            for i in plan.installments:
+                await self.session.execute(
+                    update(plan_installments)
+                    .where(plan_installments.c.plan_id == plan.id, plan_installments.c.no == i.no)
+                    .values(paid=i.paid, status=str(i.status))
+                )
+        for i in plan.installments:  # rule: CASE-HARDSHIP. A paid installment cannot be missed.
+            if i.status == InstallmentStatus.PAID:
+                await timers.cancel(self.session, plan.timer_key(i.no))
+        plan.new = plan.dirty = False
+
+    async def _cancel_timers(self, case: Case) -> None:
+        """The case left collection: nothing is due on it any more."""
+        await timers.cancel(self.session, bucket_timer_key(case.id))
+        for p in case.promises:
+            if p.is_pending:
+                await timers.cancel(self.session, p.timer_key)
+        if case.plan is not None:
+            for i in case.plan.installments:
+                await timers.cancel(self.session, case.plan.timer_key(i.no))
 
     async def add_payment(self, case_id: str, payment: Payment) -> None:
         await self.session.execute(

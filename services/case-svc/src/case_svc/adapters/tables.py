@@ -10,7 +10,6 @@ finds a debtor without decrypting anything.
 from sqlalchemy import (
     Column,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -21,7 +20,7 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from collect_common.db import BigId, new_metadata
+from collect_common.db import BigId, UtcDateTime, new_metadata
 from collect_common.security.crypto import EncryptedText
 from collect_common.timers import add_timers_table
 from collect_common.web.idempotency import add_idempotency_table
@@ -61,8 +60,8 @@ cases = Table(
     Column("status", String(20), nullable=False),
     Column("agent_id", String(64), nullable=True),
     Column("team_id", String(64), nullable=True),
-    Column("opened_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("opened_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
     Column("version", Integer, nullable=False),
     UniqueConstraint("bank_id", "contract_no", name="uq_cases_bank_contract"),
 )
@@ -73,7 +72,7 @@ payments = Table(
     Column("case_id", String(36), ForeignKey("cases.id"), primary_key=True),
     Column("payment_id", String(64), primary_key=True),
     Column("amount", Money, nullable=False),
-    Column("paid_at", DateTime(timezone=True), nullable=False),
+    Column("paid_at", UtcDateTime, nullable=False),
 )
 
 # What the bank pulls (and may have pushed): one row per change of one of its cases,
@@ -87,6 +86,51 @@ case_changes = Table(
     Column("contract_no", String(64), nullable=False),
     Column("change", String(100), nullable=False),
     Column("data", Text, nullable=False),
-    Column("at", DateTime(timezone=True), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
     Index("ix_case_changes_bank_seq", "bank_id", "seq"),
 )
+
+# Promises to pay (CASE-PROMISE): the debtor's word, its deadline and what was paid towards it.
+promises = Table(
+    "promises",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("case_id", String(36), ForeignKey("cases.id"), nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("due_date", Date, nullable=False),
+    Column("due_at", UtcDateTime, nullable=False),
+    Column("paid", Money, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("agent_id", String(64), nullable=True),
+    Column("made_at", UtcDateTime, nullable=False),
+    Column("resolved_at", UtcDateTime, nullable=True),
+    Index("ix_promises_case_status", "case_id", "status"),
+)
+
+# Hardship repayment plans (CASE-HARDSHIP) and their installments.
+plans = Table(
+    "plans",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("case_id", String(36), ForeignKey("cases.id"), nullable=False),
+    Column("agreement_ref", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_plans_case_status", "case_id", "status"),
+)
+
+plan_installments = Table(
+    "plan_installments",
+    metadata,
+    Column("plan_id", String(36), ForeignKey("plans.id"), primary_key=True),
+    Column("no", Integer, primary_key=True),
+    Column("due_date", Date, nullable=False),
+    Column("amount", Money, nullable=False),
+    Column("paid", Money, nullable=False),
+    Column("status", String(16), nullable=False),
+)
+
+# The feed-push state and the assignment tables live in their own modules; importing
+# them here puts them on ``metadata`` wherever the service's tables are loaded
+# (the app, Alembic's env.py, the schema check).
+from case_svc.adapters import assignment_tables, feed_tables  # noqa: E402, F401

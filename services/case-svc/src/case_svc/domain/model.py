@@ -16,17 +16,25 @@ Amounts: ``principal``, ``interest`` and ``fees`` are what the bank placed
 (and last updated); ``paid_total`` is what was paid on the case since. The
 balance is their difference; a payment that brings it to zero or below
 settles the case.
+
+Promises to pay (CASE-PROMISE, ``domain.promises``) and the hardship repayment
+plan (CASE-HARDSHIP, ``domain.plans``) hang off the case: the repository loads
+the pending promises and the active plan with it, a payment is counted towards
+them (PromiseKept; installments paid in order), and their timers' handlers ask
+the case to record a broken promise or a missed installment.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, TypeVar
 
+from case_svc.domain import plans as plans_
+from case_svc.domain import promises as promises_
 from case_svc.domain import validation
 from case_svc.domain.buckets import Bucket, bucket_for, days_past_due, debtor_today
 from case_svc.domain.lifecycle import (
@@ -36,7 +44,9 @@ from case_svc.domain.lifecycle import (
     require_open,
     transition,
 )
+from case_svc.domain.plans import InstallmentStatus, Plan, PlanStatus
 from case_svc.domain.policy import CasePolicy
+from case_svc.domain.promises import Promise
 from case_svc.domain.strategy import (
     ESCALATION_RULE,
     History,
@@ -57,7 +67,12 @@ from collect_common.events.types import (
     CaseStatusChanged,
     CaseStrategyChanged,
     CaseUpdated,
+    InstallmentMissed,
     PaymentReceived,
+    PlanCreated,
+    PromiseBroken,
+    PromiseKept,
+    PromiseMade,
 )
 
 ZERO = Decimal("0.00")
@@ -239,6 +254,9 @@ class Case:
     team_id: str | None = None
     version: int = 1
     events: list[Event] = field(default_factory=list, repr=False)
+    # loaded by the repository: the promises still pending, the plan still running
+    promises: list[Promise] = field(default_factory=list, repr=False)
+    plan: Plan | None = field(default=None, repr=False)
 
     # -- reading -------------------------------------------------------------
 
@@ -414,9 +432,226 @@ class Case:
                 **self._ids(), payment_id=payment_id, amount=value, paid_at=paid_at, balance=balance
             )
         )
+        self._count_towards_promises(value, paid_at)
+        plan_done = self._allocate_to_plan(value)
         if balance <= 0:
             self.status = transition(self.status, CaseStatus.SETTLED)
             self._record(CaseSettled(**self._ids(), settled_at=paid_at))
+        elif plan_done and self.status == CaseStatus.PLAN:
+            # rule: CASE-HARDSHIP. Every installment paid: the plan ended, collection goes on.
+            self._move(CaseStatus.ACTIVE, paid_at, plans_.RULE)
+        self.version += 1
+        return True
+
+    def _count_towards_promises(self, amount: Decimal, paid_at: datetime) -> None:
+        """rule: CASE-PROMISE. A payment recorded while promises are pending counts towards
+        each of them (paid by its deadline); one that completes a promise keeps it."""
+        for promise in self.promises:
+            if promise.apply(amount, paid_at):
+                self._record(PromiseKept(**self._ids(), promise_id=promise.id, kept_at=paid_at))
+
+    def _allocate_to_plan(self, amount: Decimal) -> bool:
+        """rule: CASE-HARDSHIP. Pay the plan's installments in order; True if that ended it."""
+        plan = self.plan
+        if plan is None or plan.status != PlanStatus.ACTIVE:
+            return False
+        plan.allocate(amount)
+        return plan.completed
+
+    # -- promises to pay (CASE-PROMISE) ------------------------------------------
+
+    def make_promise(
+        self,
+        promise_id: str,
+        amount: Decimal,
+        due_date: date,
+        *,
+        now: datetime,
+        policy: CasePolicy,
+        agent_id: str | None = None,
+    ) -> Promise:
+        """The debtor promises to pay ``amount`` by ``due_date`` (PromiseMade).
+
+        Only on a case in collection (ActionNotAllowed naming the state). The day
+        may not be before the debtor's today nor beyond ``promise_max_days``.
+        """
+        require_open(self.status, "take a promise to pay")
+        now = ensure_utc(now)
+        value = validation.amount(amount)
+        if value <= 0:
+            raise InvalidField(FieldError("amount", promises_.RULE, "must be more than 0"))
+        today = self.today(now)
+        if due_date < today:
+            raise InvalidField(
+                FieldError("due_date", promises_.RULE, f"is before the debtor's today {today}")
+            )
+        if due_date > today + timedelta(days=policy.promise_max_days):
+            raise InvalidField(
+                FieldError(
+                    "due_date",
+                    promises_.RULE,
+                    f"is more than {policy.promise_max_days} days after the debtor's today",
+                )
+            )
+        promise = Promise(
+            id=promise_id,
+            case_id=self.id,
+            amount=value,
+            due_date=due_date,
+            due_at=promises_.end_of_day(
+                due_date, self.debtor_timezone, grace_days=policy.promise_grace_days
+            ),
+            made_at=now,
+            agent_id=agent_id,
+            new=True,
+        )
+        self.promises.append(promise)
+        self._record(
+            PromiseMade(
+                **self._ids(),
+                promise_id=promise_id,
+                amount=value,
+                due_date=due_date,
+                agent_id=agent_id,
+                made_at=now,
+            )
+        )
+        self.version += 1
+        return promise
+
+    def promise_deadline_passed(self, promise_id: str, at: datetime) -> bool:
+        """The promise's deadline passed (its timer): PromiseBroken if still pending.
+
+        Nothing on a case out of collection, or a promise kept (or broken) already.
+        """
+        promise = next((p for p in self.promises if p.id == promise_id), None)
+        if promise is None or not promise.is_pending or not self.is_open:
+            return False
+        promise.break_(ensure_utc(at))
+        self._record(
+            PromiseBroken(
+                **self._ids(),
+                promise_id=promise.id,
+                due_date=promise.due_date,
+                amount_due=promise.outstanding,
+            )
+        )
+        self.version += 1
+        return True
+
+    # -- repayment plans (CASE-HARDSHIP) ----------------------------------------
+
+    def create_plan(
+        self,
+        plan_id: str,
+        installments: list[tuple[date, Decimal]],
+        agreement_ref: str,
+        *,
+        now: datetime,
+        policy: CasePolicy,
+    ) -> Plan:
+        """A signed hardship plan (PlanCreated); the case moves to ``plan``.
+
+        The installments (in due-date order, none before the debtor's today) must
+        add up to the balance or less; refused with InvalidField (rule
+        CASE-HARDSHIP) otherwise. Only from a state that may move to ``plan``
+        (IllegalTransition / ActionNotAllowed naming the state).
+        """
+        require_open(self.status, "start a repayment plan")
+        transition(self.status, CaseStatus.PLAN)  # refuse early, before validating
+        now = ensure_utc(now)
+        rule_id = plans_.RULE
+        ref = _under(
+            rule_id,
+            validation.required_text,
+            agreement_ref,
+            field="agreement_ref",
+            max_length=MAX_KEY,
+        )
+        if not installments:
+            raise InvalidField(FieldError("installments", rule_id, "at least one installment"))
+        if len(installments) > policy.plan_max_installments:
+            raise InvalidField(
+                FieldError(
+                    "installments",
+                    rule_id,
+                    f"at most {policy.plan_max_installments} installments",
+                )
+            )
+        today = self.today(now)
+        items: list[plans_.Installment] = []
+        previous: date | None = None
+        for n, (due, amount) in enumerate(installments, start=1):
+            where = f"installments[{n - 1}]"
+            value = _under(rule_id, validation.amount, amount, field=f"{where}.amount")
+            if value <= 0:
+                raise InvalidField(FieldError(f"{where}.amount", rule_id, "must be more than 0"))
+            if due < today:
+                raise InvalidField(
+                    FieldError(
+                        f"{where}.due_date", rule_id, f"is before the debtor's today {today}"
+                    )
+                )
+            if previous is not None and due <= previous:
+                raise InvalidField(
+                    FieldError(f"{where}.due_date", rule_id, "due dates must ascend")
+                )
+            previous = due
+            items.append(plans_.Installment(no=n, due_date=due, amount=value))
+        plan = Plan(
+            id=plan_id,
+            case_id=self.id,
+            agreement_ref=ref,
+            installments=items,
+            created_at=now,
+            new=True,
+        )
+        if plan.total > self.balance:
+            raise InvalidField(
+                FieldError(
+                    "installments",
+                    rule_id,
+                    f"installments add up to {plan.total}, more than the balance {self.balance}",
+                )
+            )
+        self.plan = plan
+        self._record(
+            PlanCreated(
+                **self._ids(),
+                plan_id=plan_id,
+                installments=len(items),
+                total=plan.total,
+                first_due_date=items[0].due_date,
+                created_at=now,
+            )
+        )
+        self._move(CaseStatus.PLAN, now, rule_id)
+        return plan
+
+    def installment_day_ended(self, plan_id: str, no: int, at: datetime) -> bool:
+        """An installment's day ended (its timer): InstallmentMissed if it is unpaid.
+
+        Nothing on a case out of collection, another plan, or a paid installment.
+        """
+        plan = self.plan
+        if plan is None or plan.id != plan_id or not self.is_open:
+            return False
+        if not 1 <= no <= len(plan.installments):
+            return False
+        inst = plan.installment(no)
+        if inst.status != InstallmentStatus.DUE or inst.outstanding <= 0:
+            return False
+        inst.status = InstallmentStatus.MISSED
+        plan.dirty = True
+        self._record(
+            InstallmentMissed(
+                **self._ids(),
+                plan_id=plan.id,
+                installment_no=no,
+                due_date=inst.due_date,
+                amount=inst.outstanding,
+            )
+        )
         self.version += 1
         return True
 
@@ -537,6 +772,14 @@ class Case:
                 reason=d.reason,
             )
         )
+
+
+def _under(rule_id: str, check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a field validator, reporting its refusal under ``rule_id``."""
+    try:
+        return check(*args, **kwargs)
+    except InvalidField as exc:
+        raise InvalidField(FieldError(exc.error.field, rule_id, exc.error.reason)) from None
 
 
 def _code(value: StrEnum) -> Any:

@@ -22,6 +22,28 @@ class CasePolicy(Policy):
     m3_max_days: int = rule(
         "CASE-BUCKET", "Last day past due of bucket M3 (later is M3+)", default=90, ge=3
     )
+    # rule: CASE-PROMISE (promises to pay)
+    promise_grace_days: int = rule(
+        "CASE-PROMISE",
+        "Days after the promised day (debtor-local) before an unpaid promise is broken",
+        default=0,
+        ge=0,
+        le=30,
+    )
+    promise_max_days: int = rule(
+        "CASE-PROMISE", "Furthest a promised day may be from the debtor's today", default=30, ge=1
+    )
+    # rule: CASE-HARDSHIP (repayment plans)
+    plan_max_installments: int = rule(
+        "CASE-HARDSHIP", "Most installments one repayment plan may have", default=36, ge=1
+    )
+    installment_grace_days: int = rule(
+        "CASE-HARDSHIP",
+        "Days after an installment's day (debtor-local) before it counts as missed",
+        default=0,
+        ge=0,
+        le=30,
+    )
     # rule: CASE-INTAKE
     max_rows_per_request: int = rule(
         "CASE-INTAKE", "Most accounts one bulk intake request may carry", default=10000, ge=1

@@ -21,6 +21,7 @@ from case_svc.domain.model import Case, CaseIntake, Payment, PaymentConflict
 from case_svc.domain.policy import CasePolicy
 from case_svc.domain.strategy import StrategyTable
 from case_svc.domain.validation import FieldError, InvalidField, InvalidRow
+from case_svc.service_layer.schedule import schedule_buckets
 from collect_common.db import UnitOfWork
 from collect_common.security.crypto import FieldCipher
 
@@ -140,6 +141,7 @@ async def import_accounts(
         )
 
     await repo.add_many(list(created.values()), now)
+    await schedule_buckets(uow.session, created.values(), now)  # rule: CASE-BUCKET
     for contract_no, case in touched.items():
         await repo.save(case, now, expected_version=loaded_versions[contract_no])
     uow.track(*created.values(), *touched.values())

@@ -2,6 +2,13 @@
 
 from fastapi import APIRouter
 
-from case_svc.entrypoints.api import accounts, cases, changes
+from case_svc.entrypoints.api import accounts, agents, case_actions, cases, changes, promises
 
-ROUTERS: list[APIRouter] = [accounts.router, cases.router, changes.router]
+ROUTERS: list[APIRouter] = [
+    accounts.router,
+    cases.router,
+    case_actions.router,
+    changes.router,
+    promises.router,
+    agents.router,
+]
