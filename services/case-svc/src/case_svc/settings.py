@@ -13,6 +13,18 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 class Settings(ServiceSettings):
     service_name: str = "case-svc"
     migrations_dir: Path = MIGRATIONS
+    policy_file: Path | None = Field(
+        default=None,
+        description="TOML/JSON PolicyBook of CasePolicy versions per bank contract "
+        "(CASE-BUCKET, CASE-INTAKE, CASE-PROMISE, CASE-HARDSHIP); none: the defaults",
+    )
+    policy_contract: str = Field(
+        default="default", description="Which contract's policy version this deployment uses"
+    )
+    strategy_file: Path | None = Field(
+        default=None,
+        description="TOML/JSON strategy table (CASE-STRATEGY); none: the built-in table v1",
+    )
 
     # CASE-INTAKE, the streamed NDJSON form (POST /v1/accounts/import-ndjson)
     ndjson_chunk_rows: int = Field(
