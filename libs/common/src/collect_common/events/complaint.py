@@ -1,0 +1,66 @@
+"""complaint-svc's SLA and lifecycle events (COMP-SLA-*), on ``complaint.events``.
+
+Ids, step names, rule IDs and instants only: never the complainant's name,
+contact or the complaint's content (personal data stays in complaint-svc,
+encrypted). ``ComplaintOpened`` is in :mod:`collect_common.events.types`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from collect_common.events.types import ComplaintEvent
+
+# The COMP-SLA chain, in order.
+SlaStep = Literal["contact", "verify", "evidence", "investigate", "resolve", "followup"]
+
+
+class ComplaintSlaWarning(ComplaintEvent):
+    """A step of the SLA chain has used up ``percent`` of its time and is not done."""
+
+    type_name: ClassVar[str] = "complaint.sla_warning.v1"
+    step: SlaStep
+    rule_id: str = Field(examples=["COMP-SLA-CONTACT"])
+    percent: int = Field(ge=1, le=99, examples=[50, 75])
+    deadline: datetime
+    warned_at: datetime
+
+
+class ComplaintSlaBreached(ComplaintEvent):
+    """A step of the SLA chain passed its deadline undone."""
+
+    type_name: ClassVar[str] = "complaint.sla_breached.v1"
+    step: SlaStep
+    rule_id: str = Field(examples=["COMP-SLA-CONTACT"])
+    deadline: datetime
+    breached_at: datetime
+
+
+class ComplaintStepCompleted(ComplaintEvent):
+    """A step of the SLA chain was completed; its remaining timers are stopped."""
+
+    type_name: ClassVar[str] = "complaint.step_completed.v1"
+    step: SlaStep
+    rule_id: str
+    state: str = Field(description="The ticket's state after the step", examples=["contacted"])
+    deadline: datetime
+    completed_at: datetime
+    within_sla: bool
+
+
+class ComplaintPaused(ComplaintEvent):
+    """The ticket waits on the complainant: its SLA clocks are stopped."""
+
+    type_name: ClassVar[str] = "complaint.paused.v1"
+    paused_at: datetime
+
+
+class ComplaintResumed(ComplaintEvent):
+    """The complainant answered: SLA clocks run again, deadlines moved by the pause."""
+
+    type_name: ClassVar[str] = "complaint.resumed.v1"
+    resumed_at: datetime
+    shifted_seconds: int = Field(ge=0)

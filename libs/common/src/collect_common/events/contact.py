@@ -1,0 +1,33 @@
+"""contact-svc's own events (topic ``contact.events``, keyed by debtor id).
+
+Ids, codes and instants only: never names, phones or addresses (SEC-PII).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from collect_common.events.catalogue import Event
+
+
+class ContactDecisionEvent(Event):
+    topic: ClassVar[str] = "contact.events"
+    key_field: ClassVar[str] = "debtor_id"
+    debtor_id: str
+
+
+class ContactDenied(ContactDecisionEvent):
+    """The contact-policy engine refused a contact before it happened (auditors see what
+    was prevented), naming the rules behind the refusal."""
+
+    type_name: ClassVar[str] = "contact.denied.v1"
+    decision_id: str
+    case_id: str | None
+    channel: Literal["call", "sms", "letter", "visit"]
+    agent_id: str | None = None
+    rules: list[str] = Field(min_length=1, examples=[["CALL-QUIET", "CALL-DAILY-CAP"]])
+    denied_at: datetime
+    next_allowed_at: datetime | None = None
