@@ -1,9 +1,12 @@
 """Composition root of contact-svc: builds the runtime; nothing connects at import time."""
 
 from collect_common.clock import Clock
+from collect_common.policy import PolicyBook
 from collect_common.runtime import ServiceRuntime
 from contact_svc.adapters.tables import metadata
+from contact_svc.domain.policy import ContactPolicy
 from contact_svc.entrypoints.consumer import HANDLERS, SUBSCRIBE
+from contact_svc.service_layer.decisions import ContactContext
 from contact_svc.settings import Settings
 
 
@@ -16,4 +19,14 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> S
         handlers=HANDLERS,
         subscribe=SUBSCRIBE,
         clock=clock,
+        consumer_group=settings.consumer_group,
     )
+
+
+def contact_context(runtime: ServiceRuntime, settings: Settings) -> ContactContext:
+    """Units of work and the ContactPolicy versions per bank contract (the configured file,
+    else the defaults); a bad file stops the service at start naming the field and rule."""
+    policies = PolicyBook(ContactPolicy)
+    if settings.policy_file is not None:
+        policies = PolicyBook.load(ContactPolicy, settings.policy_file)
+    return ContactContext(uow_factory=runtime.uow, policies=policies)

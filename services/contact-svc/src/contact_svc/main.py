@@ -5,7 +5,7 @@ from fastapi import FastAPI
 from collect_common.clock import Clock
 from collect_common.web.app import create_app as build_app
 from collect_common.web.app import serve
-from contact_svc.bootstrap import bootstrap
+from contact_svc.bootstrap import bootstrap, contact_context
 from contact_svc.entrypoints.api import ROUTERS
 from contact_svc.settings import Settings
 
@@ -18,7 +18,9 @@ DESCRIPTION = (
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = bootstrap(settings, clock)
-    return build_app(runtime, title="contact-svc", description=DESCRIPTION, routers=ROUTERS)
+    app = build_app(runtime, title="contact-svc", description=DESCRIPTION, routers=ROUTERS)
+    app.state.contact_context = contact_context(runtime, settings)
+    return app
 
 
 def run() -> None:

@@ -2,4 +2,6 @@
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from contact_svc.entrypoints.api import decisions
+
+ROUTERS: list[APIRouter] = [decisions.router]

@@ -1,0 +1,122 @@
+"""Over Kafka: a case imported on case.events makes the debtor callable; QA suspending an
+agent on qa.events makes that agent's next decision a denial (QA-SANCTION) within a second."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from collect_common.bus.topics import platform_topics
+from collect_common.clock import FrozenClock
+from collect_common.events.catalogue import Event
+from collect_common.events.codec import wrap
+from collect_common.events.types import AgentSuspended
+from collect_common.testing.probe import wait_until
+from contact_svc.main import create_app
+from contact_svc.settings import Settings
+
+from .conftest import DIALER, imported
+
+pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
+URL = "/v1/contact-decisions"
+TOPICS = ["case.events", "qa.events"]
+
+
+async def _start_group_at_the_end(bootstrap: str, group: str) -> None:
+    """The test's consumer group starts after what earlier runs left on the topics."""
+    parts = [
+        TopicPartition(t.name, p)
+        for t in platform_topics()
+        if t.name in TOPICS
+        for p in range(t.partitions)
+    ]
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        consumer.assign(parts)
+        await consumer.seek_to_end(*parts)
+        await consumer.commit({tp: await consumer.position(tp) for tp in parts})
+    finally:
+        await consumer.stop()
+
+
+async def _publish(producer: AIOKafkaProducer, event: Event, clock: FrozenClock) -> None:
+    envelope = wrap(event, source="/test-producer", time=clock.now())
+    await producer.send_and_wait(
+        event.topic, envelope.to_bytes(), key=envelope.subject.encode("utf-8")
+    )
+
+
+async def test_events_on_kafka_feed_the_decisions(pg_url: str, kafka_bootstrap: str) -> None:
+    clock = FrozenClock(datetime(2026, 11, 24, 2, 0, tzinfo=UTC))  # 10:00 in Shanghai
+    group = "contact-svc-test-" + uuid.uuid4().hex[:8]
+    await _start_group_at_the_end(kafka_bootstrap, group)
+    settings = Settings(
+        database_url=pg_url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        relay_enabled=False,
+        consumer_group=group,
+        log_json=False,
+    )
+    app = create_app(settings, clock)
+    suffix = uuid.uuid4().hex[:8]
+    case_id, debtor_id, agent_id = f"case-{suffix}", f"debtor-{suffix}", f"agent-{suffix}"
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app),
+                base_url="http://contact-svc",
+                headers=DIALER,
+            ) as api,
+        ):
+            unknown = await api.post(URL, json={"debtor_id": debtor_id, "channel": "call"})
+            assert unknown.status_code == 404
+            await _publish(producer, imported(case_id, debtor_id), clock)
+
+            async def callable_() -> bool:
+                r = await api.post(
+                    URL, json={"debtor_id": debtor_id, "channel": "call", "agent_id": agent_id}
+                )
+                return r.status_code == 200 and r.json()["allowed"] is True
+
+            await wait_until(callable_, timeout=30, what="the imported debtor to be callable")
+
+            await _publish(
+                producer,
+                AgentSuspended(
+                    agent_id=agent_id,
+                    suspended_at=clock.now(),
+                    rule_id="QA-SANCTION",
+                    reason="serious violation",
+                ),
+                clock,
+            )
+            published = time.monotonic()
+            denial: dict[str, object] = {}
+
+            async def denied() -> bool:
+                # SMS: polling must not spend the debtor's calls of the day
+                r = await api.post(
+                    URL, json={"case_id": case_id, "channel": "sms", "agent_id": agent_id}
+                )
+                if r.json()["allowed"]:
+                    return False
+                denial.update(r.json())
+                return True
+
+            await wait_until(denied, timeout=10, what="the agent's suspension to apply")
+            elapsed = time.monotonic() - published
+            assert [d["rule"] for d in denial["denials"]] == ["QA-SANCTION"]  # type: ignore[attr-defined]
+            assert elapsed < 1.0, f"suspension took {elapsed:.2f} s to apply"
+    finally:
+        await producer.stop()
