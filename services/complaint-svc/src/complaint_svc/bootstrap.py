@@ -1,19 +1,50 @@
 """Composition root of complaint-svc: builds the runtime; nothing connects at import time."""
 
-from collect_common.clock import Clock
+from collect_common.clock import Clock, SystemClock
+from collect_common.policy import PolicyBook
 from collect_common.runtime import ServiceRuntime
 from complaint_svc.adapters.tables import metadata
+from complaint_svc.domain.policy import ComplaintPolicy
 from complaint_svc.entrypoints.consumer import HANDLERS, SUBSCRIBE
+from complaint_svc.entrypoints.scheduler import timer_handlers
+from complaint_svc.service_layer.tickets import ComplaintContext, SlaMetrics
 from complaint_svc.settings import Settings
 
 
 def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> ServiceRuntime:
+    """The runtime, with the SLA timers (COMP-SLA-*) on its scheduler (``runtime.scheduler``).
+
+    The complaint context is on ``runtime.complaint_context`` once built."""
     settings = settings or Settings()
-    return ServiceRuntime(
+    clock = clock or SystemClock()
+    contexts: list[ComplaintContext] = []  # the handlers' context, made once the runtime exists
+    runtime = ServiceRuntime(
         settings=settings,
         metadata=metadata,
         migrations=settings.migrations_dir,
         handlers=HANDLERS,
         subscribe=SUBSCRIBE,
         clock=clock,
+        timer_handlers=timer_handlers(lambda: contexts[0], clock),
     )
+    contexts.append(complaint_context(runtime, settings))
+    return runtime
+
+
+def complaint_context(runtime: ServiceRuntime, settings: Settings) -> ComplaintContext:
+    """Units of work, the policy in force (a bank contract's file, else the defaults) and the
+    SLA metrics on the runtime's registry; made once per runtime."""
+    existing = getattr(runtime, "complaint_context", None)
+    if isinstance(existing, ComplaintContext):
+        return existing
+    policy = ComplaintPolicy()
+    if settings.policy_file is not None:
+        book = PolicyBook.load(ComplaintPolicy, settings.policy_file)
+        policy = book.for_contract(settings.policy_contract, runtime.clock.now().date())
+    ctx = ComplaintContext(
+        uow_factory=runtime.uow,
+        policy=policy,
+        metrics=SlaMetrics(runtime.registry, runtime.service),
+    )
+    runtime.complaint_context = ctx  # type: ignore[attr-defined]
+    return ctx

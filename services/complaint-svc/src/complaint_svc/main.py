@@ -5,7 +5,9 @@ from fastapi import FastAPI
 from collect_common.clock import Clock
 from collect_common.web.app import create_app as build_app
 from collect_common.web.app import serve
-from complaint_svc.bootstrap import bootstrap
+from collect_common.web.idempotency import IdempotencyKeys
+from complaint_svc.adapters.tables import idempotency_keys
+from complaint_svc.bootstrap import bootstrap, complaint_context
 from complaint_svc.entrypoints.api import ROUTERS
 from complaint_svc.settings import Settings
 
@@ -13,12 +15,25 @@ DESCRIPTION = (
     "Complaints on every channel, durable SLA timers, joint investigation, "
     "escalation, statistics (COMP-*)."
 )
+TAGS = [
+    {"name": "tickets", "description": "Complaint tickets and their SLA chain (COMP-SLA-*)"},
+    {"name": "portal", "description": "The public complaint form (COMP-CHANNELS)"},
+]
 
 
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = bootstrap(settings, clock)
-    return build_app(runtime, title="complaint-svc", description=DESCRIPTION, routers=ROUTERS)
+    app = build_app(
+        runtime,
+        title="complaint-svc",
+        description=DESCRIPTION,
+        routers=ROUTERS,
+        openapi_tags=TAGS,
+    )
+    app.state.complaint_context = complaint_context(runtime, settings)
+    app.state.idempotency_keys = IdempotencyKeys(idempotency_keys, runtime.clock)
+    return app
 
 
 def run() -> None:

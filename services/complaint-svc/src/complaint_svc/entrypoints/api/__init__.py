@@ -2,4 +2,6 @@
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from complaint_svc.entrypoints.api import portal, tickets
+
+ROUTERS: list[APIRouter] = [tickets.router, portal.router]

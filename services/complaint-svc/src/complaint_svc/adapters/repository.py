@@ -1,0 +1,117 @@
+"""Tickets in and out of their two tables (SQLAlchemy Core; personal data encrypted)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from complaint_svc.adapters.tables import ticket_steps, tickets
+from complaint_svc.domain.model import (
+    STEPS,
+    Channel,
+    ComplaintType,
+    StepClock,
+    Ticket,
+    TicketState,
+)
+
+_STEP_FIELDS = (
+    "started_at",
+    "deadline",
+    "completed_at",
+    "warned_first_at",
+    "warned_second_at",
+    "breached_at",
+)
+
+
+class TicketRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def add(self, ticket: Ticket) -> None:
+        await self.session.execute(tickets.insert().values(**_row(ticket), id=ticket.id))
+        await self.session.execute(
+            ticket_steps.insert(),
+            [
+                {"ticket_id": ticket.id, "step": c.step, "rule_id": c.rule_id, **_clock(c)}
+                for c in ticket.steps.values()
+            ],
+        )
+
+    async def get(self, ticket_id: str, *, for_update: bool = False) -> Ticket | None:
+        query = select(tickets).where(tickets.c.id == ticket_id)
+        if for_update:
+            query = query.with_for_update()
+        row = (await self.session.execute(query)).mappings().one_or_none()
+        if row is None:
+            return None
+        step_rows = (
+            (
+                await self.session.execute(
+                    select(ticket_steps).where(ticket_steps.c.ticket_id == ticket_id)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        steps = {
+            r["step"]: StepClock(
+                step=r["step"], rule_id=r["rule_id"], **{f: r[f] for f in _STEP_FIELDS}
+            )
+            for r in step_rows
+        }
+        return Ticket(
+            id=row["id"],
+            number=row["number"],
+            channel=Channel(row["channel"]),
+            type=ComplaintType(row["type"]),
+            complainant_name=row["complainant_name"],
+            complainant_contact=row["complainant_contact"],
+            content=row["content"],
+            case_id=row["case_id"],
+            agent_id=row["agent_id"],
+            state=TicketState(row["state"]),
+            accepted_at=row["accepted_at"],
+            updated_at=row["updated_at"],
+            paused_at=row["paused_at"],
+            paused_total=timedelta(milliseconds=int(row["paused_total_ms"])),
+            steps={s: steps[s] for s in STEPS if s in steps},
+        )
+
+    async def save(self, ticket: Ticket) -> None:
+        """Write the ticket's state and every step's clock (the row is locked by ``get``)."""
+        await self.session.execute(
+            update(tickets).where(tickets.c.id == ticket.id).values(**_row(ticket))
+        )
+        for clock in ticket.steps.values():
+            await self.session.execute(
+                update(ticket_steps)
+                .where(ticket_steps.c.ticket_id == ticket.id, ticket_steps.c.step == clock.step)
+                .values(**_clock(clock))
+            )
+
+
+def _row(ticket: Ticket) -> dict[str, Any]:
+    return {
+        "number": ticket.number,
+        "channel": ticket.channel.value,
+        "type": ticket.type.value,
+        "complainant_name": ticket.complainant_name,
+        "complainant_contact": ticket.complainant_contact,
+        "content": ticket.content,
+        "case_id": ticket.case_id,
+        "agent_id": ticket.agent_id,
+        "state": ticket.state.value,
+        "accepted_at": ticket.accepted_at,
+        "updated_at": ticket.updated_at,
+        "paused_at": ticket.paused_at,
+        "paused_total_ms": ticket.paused_total // timedelta(milliseconds=1),
+    }
+
+
+def _clock(clock: StepClock) -> dict[str, Any]:
+    return {f: getattr(clock, f) for f in _STEP_FIELDS}

@@ -1,0 +1,166 @@
+"""Complaint tickets (role ``complaint``): hotline intake, SLA steps, pause and resume."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+
+from collect_common.security.auth import Role
+from collect_common.web.auth import require_roles
+from collect_common.web.idempotency import IdempotencyKeyHeader
+from collect_common.web.problems import PROBLEM_JSON, ProblemError
+from complaint_svc.domain.model import (
+    STEPS,
+    Channel,
+    ComplaintType,
+    Ticket,
+    TicketStateError,
+    UnknownStep,
+)
+from complaint_svc.entrypoints.api.deps import ContextDep, IdempotencyDep, RuntimeDep
+from complaint_svc.entrypoints.api.schemas import HotlineComplaintIn, TicketOut
+from complaint_svc.service_layer.tickets import (
+    Intake,
+    TicketNotFound,
+    complete_step,
+    get_ticket,
+    open_ticket,
+    pause_ticket,
+    resume_ticket,
+)
+
+router = APIRouter(prefix="/v1/tickets", tags=["tickets"])
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"content": {PROBLEM_JSON: {}}},
+    409: {"content": {PROBLEM_JSON: {}}},
+    422: {"content": {PROBLEM_JSON: {}}},
+}
+
+
+@contextmanager
+def _as_problems(ticket_id: str) -> Iterator[None]:
+    try:
+        yield
+    except TicketNotFound:
+        raise ProblemError(404, f"no ticket {ticket_id}", field="ticket_id") from None
+    except UnknownStep as exc:
+        raise ProblemError(
+            404, f"no step {exc}; the steps are {', '.join(STEPS)}", field="step"
+        ) from None
+    except TicketStateError as exc:
+        raise ProblemError(
+            409,
+            str(exc),
+            rule="COMP-LIFECYCLE",
+            slug="ticket-state",
+            current_state=str(exc.current),
+        ) from None
+
+
+@router.post(
+    "",
+    response_model=TicketOut,
+    status_code=201,
+    responses=ERRORS,
+    summary="Record a complaint taken by a handler (COMP-RECORD); starts the SLA chain",
+    dependencies=[require_roles(Role.COMPLAINT)],
+)
+async def post_ticket(
+    body: HotlineComplaintIn,
+    request: Request,
+    key: IdempotencyKeyHeader,
+    keys: IdempotencyDep,
+    ctx: ContextDep,
+    runtime: RuntimeDep,
+) -> Response:
+    """Accepted at once: every step's deadline runs from now (the follow-up's from the
+    result). Retried with the same ``Idempotency-Key``, it files nothing new and returns
+    the first answer."""
+    intake = Intake(
+        channel=Channel(body.channel),
+        type=ComplaintType(body.type),
+        complainant_name=body.complainant_name,
+        complainant_contact=body.complainant_contact,
+        content=body.content,
+        case_id=body.case_id,
+        agent_id=body.agent_id,
+    )
+    async with runtime.uow() as uow:
+        replay = await keys.begin(uow, request, request.state.principal, key)
+        if replay is not None:
+            return replay
+        ticket = await open_ticket(ctx, uow, intake, runtime.clock.now())
+        response = JSONResponse(TicketOut.of(ticket).model_dump(mode="json"), status_code=201)
+        await keys.record(uow, response)
+        await uow.commit()
+    return response
+
+
+@router.get(
+    "/{ticket_id}",
+    response_model=TicketOut,
+    responses=ERRORS,
+    summary="A ticket with each step's deadline, state, warnings and breach",
+    dependencies=[require_roles(Role.COMPLAINT)],
+)
+async def get_ticket_route(ticket_id: str, runtime: RuntimeDep) -> TicketOut:
+    with _as_problems(ticket_id):
+        async with runtime.uow() as uow:
+            ticket = await get_ticket(uow, ticket_id)
+    return TicketOut.of(ticket)
+
+
+@router.post(
+    "/{ticket_id}/steps/{step}/complete",
+    response_model=TicketOut,
+    responses=ERRORS,
+    summary="Complete a step of the SLA chain; its timers stop (409 naming the state)",
+    dependencies=[require_roles(Role.COMPLAINT)],
+)
+async def post_complete(
+    ticket_id: str, step: str, ctx: ContextDep, runtime: RuntimeDep
+) -> TicketOut:
+    """Steps complete in order: contact, verify, evidence, investigate, resolve, followup.
+    Completing ``resolve`` starts the follow-up's clock (COMP-SLA-FOLLOWUP)."""
+    with _as_problems(ticket_id):
+        async with runtime.uow() as uow:
+            ticket = await complete_step(ctx, uow, ticket_id, step, runtime.clock.now())
+            await uow.commit()
+    return TicketOut.of(ticket)
+
+
+async def _pause_or_resume(
+    action: str, ticket_id: str, ctx: ContextDep, runtime: RuntimeDep
+) -> TicketOut:
+    command = pause_ticket if action == "pause" else resume_ticket
+    with _as_problems(ticket_id):
+        async with runtime.uow() as uow:
+            ticket: Ticket = await command(ctx, uow, ticket_id, runtime.clock.now())
+            await uow.commit()
+    return TicketOut.of(ticket)
+
+
+@router.post(
+    "/{ticket_id}/pause",
+    response_model=TicketOut,
+    responses=ERRORS,
+    summary="Wait on the complainant: every running SLA clock stops",
+    dependencies=[require_roles(Role.COMPLAINT)],
+)
+async def post_pause(ticket_id: str, ctx: ContextDep, runtime: RuntimeDep) -> TicketOut:
+    return await _pause_or_resume("pause", ticket_id, ctx, runtime)
+
+
+@router.post(
+    "/{ticket_id}/resume",
+    response_model=TicketOut,
+    responses=ERRORS,
+    summary="The complainant answered: clocks run again, deadlines moved by the pause",
+    dependencies=[require_roles(Role.COMPLAINT)],
+)
+async def post_resume(ticket_id: str, ctx: ContextDep, runtime: RuntimeDep) -> TicketOut:
+    return await _pause_or_resume("resume", ticket_id, ctx, runtime)

@@ -1,0 +1,217 @@
+"""Complaint commands and the SLA timers (COMP-RECORD, COMP-SLA-*).
+
+Timers are scheduled, cancelled, paused and resumed in the caller's unit of
+work, with the ticket change that asks for it (``collect_common.timers``,
+idempotent by key). One timer per step and level:
+
+==========================================  ================  ==========================
+key                                         kind              due
+==========================================  ================  ==========================
+``complaint:<ticket>:<step>:warn_first``    ``complaint.sla``  50 % of the step's time
+``complaint:<ticket>:<step>:warn_second``   ``complaint.sla``  75 % of the step's time
+``complaint:<ticket>:<step>:breach``        ``complaint.sla``  the step's deadline
+==========================================  ================  ==========================
+
+Each warning and breach is an event and a count on
+``complaint_sla_alerts_total{service, step, level}``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+from prometheus_client import CollectorRegistry, Counter
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from collect_common import timers
+from collect_common.db import UnitOfWork
+from collect_common.timers import Timer
+from complaint_svc.adapters.repository import TicketRepository
+from complaint_svc.domain.model import (
+    STEPS,
+    Alert,
+    Channel,
+    ComplaintType,
+    Level,
+    Ticket,
+    alerts_for,
+    timer_key,
+)
+from complaint_svc.domain.policy import ComplaintPolicy
+
+SLA_KIND = "complaint.sla"
+
+
+class TicketNotFound(LookupError):
+    pass
+
+
+class SlaMetrics:
+    """SLA warnings and breaches, per step and level (dashboards query this name)."""
+
+    def __init__(self, registry: CollectorRegistry, service: str) -> None:
+        self.service = service
+        self.alerts = Counter(
+            "complaint_sla_alerts_total",
+            "Complaint SLA warnings and breaches (COMP-SLA-*), by step and level",
+            ["service", "step", "level"],
+            registry=registry,
+        )
+
+    def count(self, step: str, level: Level) -> None:
+        self.alerts.labels(service=self.service, step=step, level=level.value).inc()
+
+
+@dataclass(frozen=True)
+class ComplaintContext:
+    uow_factory: Callable[[], UnitOfWork]
+    policy: ComplaintPolicy
+    metrics: SlaMetrics
+
+
+@dataclass(frozen=True)
+class Intake:
+    """COMP-RECORD: what a complaint carries, whatever the channel."""
+
+    channel: Channel
+    type: ComplaintType
+    complainant_name: str
+    complainant_contact: str
+    content: str
+    case_id: str | None = None
+    agent_id: str | None = None
+
+
+def new_number(now: datetime) -> str:
+    """The complaint number the complainant is given, e.g. ``CP-20261128-3F9A1C2B``."""
+    return f"CP-{now:%Y%m%d}-{secrets.token_hex(4).upper()}"
+
+
+# -- scheduling (inside the caller's unit of work) -------------------------------------
+
+
+async def schedule_alerts(
+    session: AsyncSession, ticket_id: str, alerts: Iterable[Alert], now: datetime
+) -> None:
+    for a in alerts:
+        await timers.schedule(
+            session,
+            key=timer_key(ticket_id, a.step, a.level),
+            kind=SLA_KIND,
+            subject=ticket_id,
+            due_at=a.due_at,
+            payload={
+                "ticket_id": ticket_id,
+                "step": a.step,
+                "level": a.level.value,
+                "percent": a.percent,
+            },
+            now=now,
+        )
+
+
+def _keys(ticket_id: str, steps: Iterable[str]) -> list[str]:
+    return [timer_key(ticket_id, s, level) for s in steps for level in Level]
+
+
+# -- commands --------------------------------------------------------------------------
+
+
+async def open_ticket(
+    ctx: ComplaintContext, uow: UnitOfWork, intake: Intake, now: datetime
+) -> Ticket:
+    """Accept a complaint: the ticket, and every step's warning and breach timers."""
+    ticket = Ticket.accept(
+        id=str(uuid.uuid4()),
+        number=new_number(now),
+        channel=intake.channel,
+        type=intake.type,
+        complainant_name=intake.complainant_name,
+        complainant_contact=intake.complainant_contact,
+        content=intake.content,
+        case_id=intake.case_id,
+        agent_id=intake.agent_id,
+        now=now,
+        policy=ctx.policy,
+    )
+    await TicketRepository(uow.session).add(ticket)
+    alerts = [a for c in ticket.running_steps() for a in alerts_for(c, ctx.policy)]
+    await schedule_alerts(uow.session, ticket.id, alerts, now)
+    uow.track(ticket)
+    return ticket
+
+
+async def _load(uow: UnitOfWork, ticket_id: str) -> tuple[TicketRepository, Ticket]:
+    repo = TicketRepository(uow.session)
+    ticket = await repo.get(ticket_id, for_update=True)
+    if ticket is None:
+        raise TicketNotFound(ticket_id)
+    return repo, ticket
+
+
+async def complete_step(
+    ctx: ComplaintContext, uow: UnitOfWork, ticket_id: str, step: str, now: datetime
+) -> Ticket:
+    """Complete ``step``: its remaining timers stop; the result starts the follow-up's."""
+    repo, ticket = await _load(uow, ticket_id)
+    started = ticket.complete(step, now, ctx.policy)
+    for key in _keys(ticket.id, [step]):
+        await timers.cancel(uow.session, key)
+    await schedule_alerts(uow.session, ticket.id, started, now)
+    await repo.save(ticket)
+    uow.track(ticket)
+    return ticket
+
+
+async def pause_ticket(
+    ctx: ComplaintContext, uow: UnitOfWork, ticket_id: str, now: datetime
+) -> Ticket:
+    repo, ticket = await _load(uow, ticket_id)
+    ticket.pause(now)
+    for key in _keys(ticket.id, STEPS):
+        await timers.pause(uow.session, key, now)
+    await repo.save(ticket)
+    uow.track(ticket)
+    return ticket
+
+
+async def resume_ticket(
+    ctx: ComplaintContext, uow: UnitOfWork, ticket_id: str, now: datetime
+) -> Ticket:
+    repo, ticket = await _load(uow, ticket_id)
+    ticket.resume(now)
+    for key in _keys(ticket.id, STEPS):
+        await timers.resume(uow.session, key, now)
+    await repo.save(ticket)
+    uow.track(ticket)
+    return ticket
+
+
+async def get_ticket(uow: UnitOfWork, ticket_id: str) -> Ticket:
+    ticket = await TicketRepository(uow.session).get(ticket_id)
+    if ticket is None:
+        raise TicketNotFound(ticket_id)
+    return ticket
+
+
+# -- the timer handler (run by the TimerScheduler) -------------------------------------
+
+
+async def on_sla_timer(ctx: ComplaintContext, timer: Timer, uow: UnitOfWork, now: datetime) -> None:
+    """rule: COMP-SLA-*. A step reached a warning or its deadline: an event and a metric,
+    unless the step was completed (or the ticket finished) in the meantime."""
+    repo = TicketRepository(uow.session)
+    ticket = await repo.get(str(timer.payload["ticket_id"]), for_update=True)
+    if ticket is None:
+        return
+    step = str(timer.payload["step"])
+    level = Level(str(timer.payload["level"]))
+    if ticket.alert(step, level, int(timer.payload.get("percent", 100)), now):
+        await repo.save(ticket)
+        uow.track(ticket)
+        await uow.flush_events()  # its events are written before it is counted
+        ctx.metrics.count(step, level)
