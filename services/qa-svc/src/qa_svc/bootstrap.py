@@ -1,19 +1,39 @@
 """Composition root of qa-svc: builds the runtime; nothing connects at import time."""
 
-from collect_common.clock import Clock
+from collect_common.clock import Clock, SystemClock
+from collect_common.policy import PolicyBook
 from collect_common.runtime import ServiceRuntime
 from qa_svc.adapters.tables import metadata
-from qa_svc.entrypoints.consumer import HANDLERS, SUBSCRIBE
+from qa_svc.domain.policy import QaPolicy
+from qa_svc.entrypoints.consumer import SUBSCRIBE, handlers
+from qa_svc.service_layer.live_rules import AlertMetrics, LiveRules
 from qa_svc.settings import Settings
 
 
 def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> ServiceRuntime:
+    """The runtime; its consumer runs the live rules with the configured policy and
+    counts alerts on the runtime's registry (``runtime.live_rules``)."""
     settings = settings or Settings()
-    return ServiceRuntime(
+    clock = clock or SystemClock()
+    lives: list[LiveRules] = []  # made once the runtime (and its registry) exists
+    runtime = ServiceRuntime(
         settings=settings,
         metadata=metadata,
         migrations=settings.migrations_dir,
-        handlers=HANDLERS,
+        handlers=handlers(lambda: lives[0], clock),
         subscribe=SUBSCRIBE,
         clock=clock,
     )
+    live = LiveRules(qa_policy(settings, runtime), AlertMetrics(runtime.registry))
+    lives.append(live)
+    runtime.live_rules = live  # type: ignore[attr-defined]
+    return runtime
+
+
+def qa_policy(settings: Settings, runtime: ServiceRuntime) -> QaPolicy:
+    """The configured contract's version in force today, else the defaults; a bad file
+    stops the service at start with a message naming the field and its rule."""
+    if settings.policy_file is None:
+        return QaPolicy()
+    book = PolicyBook.load(QaPolicy, settings.policy_file)
+    return book.for_contract(settings.policy_contract, runtime.clock.now().date())

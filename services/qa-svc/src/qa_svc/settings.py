@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+from pydantic import Field
+
 from collect_common.settings import ServiceSettings
 
 MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
@@ -10,3 +12,11 @@ MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 class Settings(ServiceSettings):
     service_name: str = "qa-svc"
     migrations_dir: Path = MIGRATIONS
+    policy_file: Path | None = Field(
+        default=None,
+        description="TOML/JSON PolicyBook of QaPolicy versions per bank contract "
+        "(QA-REALTIME, QA-QUIET); none: the defaults",
+    )
+    policy_contract: str = Field(
+        default="default", description="Which contract's policy version this deployment uses"
+    )

@@ -1,5 +1,48 @@
-"""The tables qa-svc owns. The platform tables (outbox, processed_events) come with the metadata."""
+"""The tables qa-svc owns. The platform tables (outbox, processed_events) come with the metadata.
 
-from collect_common.db import new_metadata
+``contact_events`` is the live rules' keyed window state: every contact attempt
+seen, by debtor and event time, so a restart or a partition rebalance rebuilds
+nothing in memory and a late event lands where it belongs. ``alerts`` is QA's work
+list; one row per breach (unique per kind, debtor and window start).
+"""
+
+from sqlalchemy import Column, Index, String, Table, Text, UniqueConstraint
+
+from collect_common.db import UtcDateTime, new_metadata
 
 metadata = new_metadata()
+
+contact_events = Table(
+    "contact_events",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("debtor_id", String(64), nullable=False),
+    Column("case_id", String(64), nullable=False),
+    Column("contact_id", String(64), nullable=False),
+    Column("agent_id", String(64), nullable=True),
+    Column("channel", String(16), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_contact_events_debtor_id_at", "debtor_id", "at"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("rule_id", String(32), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("debtor_id", String(64), nullable=False),
+    Column("case_id", String(64), nullable=False),
+    Column("agent_id", String(64), nullable=True),
+    Column("window_start", UtcDateTime, nullable=False),
+    Column("window_end", UtcDateTime, nullable=False),
+    Column("evidence", Text, nullable=False),  # a JSON list of contact event ids
+    Column("detail", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("status_reason", Text, nullable=True),
+    Column("status_by", String(200), nullable=True),
+    Column("raised_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("kind", "debtor_id", "window_start", name="uq_alerts_breach"),
+    Index("ix_alerts_raised_at_id", "raised_at", "id"),
+)

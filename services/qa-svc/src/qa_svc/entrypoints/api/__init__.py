@@ -2,4 +2,6 @@
 
 from fastapi import APIRouter
 
-ROUTERS: list[APIRouter] = []
+from qa_svc.entrypoints.api import alerts
+
+ROUTERS: list[APIRouter] = [alerts.router]

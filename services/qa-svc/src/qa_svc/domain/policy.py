@@ -1,0 +1,60 @@
+"""The per-contract values of the live rules (QA-REALTIME, QA-QUIET), each naming its rule.
+
+Defaults (a bank contract's policy file may override any of them):
+
+- QA-REALTIME frequency: more than ``max_calls_per_window`` (3) call attempts to one
+  debtor within any sliding ``call_window_hours`` (24 h) of event time is a breach;
+  the window is half-open ``[start, start + 24 h)``, so calls exactly 24 h apart never
+  share a window.
+- QA-REALTIME duration: a completed call shorter than ``min_call_seconds`` (10 s) or
+  longer than ``max_call_seconds`` (1,800 s = 30 min) is out of range.
+- QA-QUIET: a contact at or after ``quiet_start`` (22:00) or before ``quiet_end``
+  (08:00), debtor local time, is a violation. The debtor's zone is the event's
+  ``debtor_timezone`` when it carries one, else ``default_timezone`` (Asia/Shanghai).
+"""
+
+from __future__ import annotations
+
+from datetime import time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import field_validator
+
+from collect_common.policy import Policy, rule
+
+
+class QaPolicy(Policy):
+    max_calls_per_window: int = rule(
+        "QA-REALTIME", "Call attempts to one debtor allowed in the window", default=3, ge=1, le=50
+    )
+    call_window_hours: int = rule(
+        "QA-REALTIME", "Length of the sliding call window, hours", default=24, ge=1, le=24 * 7
+    )
+    min_call_seconds: int = rule(
+        "QA-REALTIME", "Shortest acceptable completed call, seconds", default=10, ge=0, le=3600
+    )
+    max_call_seconds: int = rule(
+        "QA-REALTIME", "Longest acceptable completed call, seconds", default=1800, ge=1, le=86400
+    )
+    quiet_start: time = rule(
+        "QA-QUIET", "Start of the forbidden hours, debtor local time", default=time(22, 0)
+    )
+    quiet_end: time = rule(
+        "QA-QUIET", "End of the forbidden hours (exclusive), debtor local time", default=time(8, 0)
+    )
+    default_timezone: str = rule(
+        "QA-QUIET", "Debtor time zone when the event carries none", default="Asia/Shanghai"
+    )
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @property
+    def call_window(self) -> timedelta:
+        return timedelta(hours=self.call_window_hours)
