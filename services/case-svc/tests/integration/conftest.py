@@ -10,6 +10,7 @@ from case_svc.main import create_app
 from case_svc.settings import Settings
 from collect_common.clock import FrozenClock
 from collect_common.settings import DEV_API_KEYS
+from collect_common.testing.apps import offline_settings, service_client
 
 BANK = {"X-API-Key": DEV_API_KEYS["bank-core"][1]}
 NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
@@ -22,19 +23,6 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 async def case_api(pg_url: str, clock: FrozenClock) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(
-        database_url=pg_url,
-        kafka_bootstrap_servers="127.0.0.1:1",
-        relay_enabled=False,
-        consumer_enabled=False,
-        log_json=False,
-    )
-    app = create_app(settings, clock)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://case-svc", headers=BANK
-        ) as client,
-    ):
-        client.app = app  # type: ignore[attr-defined]
+    settings = offline_settings(Settings, pg_url)
+    async with service_client(create_app, settings, clock, headers=BANK) as client:
         yield client

@@ -24,12 +24,6 @@ OPS = {"X-API-Key": DEV_API_KEYS["ops-dashboard"][1]}
 SHANGHAI_MIDNIGHT = datetime(2026, 11, 28, 16, 0, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def _no_background_scheduler(monkeypatch: pytest.MonkeyPatch) -> None:
-    """These tests fire timers themselves; the runtime still builds its scheduler."""
-    monkeypatch.setenv("SCHEDULER_ENABLED", "false")
-
-
 def account(contract: str, **over: object) -> dict[str, object]:
     row: dict[str, object] = {
         "contract_no": contract,

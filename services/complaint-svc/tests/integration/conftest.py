@@ -10,6 +10,7 @@ import pytest
 from collect_common.clock import FrozenClock
 from collect_common.security.auth import Role, TokenService
 from collect_common.settings import DEV_TOKEN_SECRET
+from collect_common.testing.apps import offline_settings, service_client
 from complaint_svc.main import create_app
 from complaint_svc.settings import Settings
 
@@ -30,27 +31,15 @@ def start_api(pg_url: str, clock: FrozenClock) -> Api:
 
     @asynccontextmanager
     async def start() -> AsyncIterator[httpx.AsyncClient]:
-        settings = Settings(
-            database_url=pg_url,
-            kafka_bootstrap_servers="127.0.0.1:1",
-            relay_enabled=False,
-            consumer_enabled=False,
-            scheduler_enabled=False,
-            log_json=False,
-        )
-        app = create_app(settings, clock)
         token = TokenService(DEV_TOKEN_SECRET, "collect-platform", clock).issue(
             "handler-1", [Role.COMPLAINT]
         )
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app),
-                base_url="http://complaint-svc",
-                headers={"Authorization": f"Bearer {token}"},
-            ) as client,
-        ):
-            client.app = app  # type: ignore[attr-defined]
+        async with service_client(
+            create_app,
+            offline_settings(Settings, pg_url),
+            clock,
+            headers={"Authorization": f"Bearer {token}"},
+        ) as client:
             yield client
 
     return start

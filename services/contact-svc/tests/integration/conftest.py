@@ -13,6 +13,7 @@ from collect_common.events.catalogue import Event
 from collect_common.events.codec import wrap
 from collect_common.events.types import CaseImported
 from collect_common.settings import DEV_API_KEYS
+from collect_common.testing.apps import offline_settings, service_client
 from contact_svc.entrypoints.consumer import HANDLERS
 from contact_svc.main import create_app
 from contact_svc.settings import Settings
@@ -30,21 +31,8 @@ def clock() -> FrozenClock:
 
 @pytest.fixture
 async def contact_api(pg_url: str, clock: FrozenClock) -> AsyncIterator[httpx.AsyncClient]:
-    settings = Settings(
-        database_url=pg_url,
-        kafka_bootstrap_servers="127.0.0.1:1",
-        relay_enabled=False,
-        consumer_enabled=False,
-        log_json=False,
-    )
-    app = create_app(settings, clock)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://contact-svc", headers=DIALER
-        ) as client,
-    ):
-        client.app = app  # type: ignore[attr-defined]
+    settings = offline_settings(Settings, pg_url)
+    async with service_client(create_app, settings, clock, headers=DIALER) as client:
         yield client
 
 
