@@ -3,6 +3,7 @@
 from collect_common.clock import Clock
 from collect_common.policy import PolicyBook
 from collect_common.runtime import ServiceRuntime
+from collect_common.security.webhooks import SqlReplayStore, WebhookVerifier
 from contact_svc.adapters.tables import metadata
 from contact_svc.domain.policy import ContactPolicy
 from contact_svc.entrypoints.consumer import HANDLERS, SUBSCRIBE
@@ -30,3 +31,29 @@ def contact_context(runtime: ServiceRuntime, settings: Settings) -> ContactConte
     if settings.policy_file is not None:
         policies = PolicyBook.load(ContactPolicy, settings.policy_file)
     return ContactContext(uow_factory=runtime.uow, policies=policies)
+
+
+def webhook_secrets(spec: str) -> dict[str, bytes]:
+    """``key_id:secret`` pairs, comma- or semicolon-separated (several during a rotation)."""
+    secrets: dict[str, bytes] = {}
+    for position, item in enumerate(spec.replace(";", ",").split(",")):
+        item = item.strip()
+        if not item:
+            continue
+        key_id, sep, secret = item.partition(":")
+        if not sep or not key_id.strip() or not secret:
+            raise ValueError(f"webhook_secrets: entry {position} is not key_id:secret")
+        secrets[key_id.strip()] = secret.encode()
+    if not secrets:
+        raise ValueError("webhook_secrets: no key_id:secret configured")
+    return secrets
+
+
+def dialer_verifier(runtime: ServiceRuntime, settings: Settings) -> WebhookVerifier:
+    """HMAC verification of the dialer's webhooks; replays are refused across replicas through
+    the service database (``webhook_deliveries``)."""
+    return WebhookVerifier(
+        webhook_secrets(settings.webhook_secrets.get_secret_value()),
+        runtime.clock,
+        replay_store=SqlReplayStore(runtime.sessions),
+    )

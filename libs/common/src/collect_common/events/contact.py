@@ -31,3 +31,33 @@ class ContactDenied(ContactDecisionEvent):
     rules: list[str] = Field(min_length=1, examples=[["CALL-QUIET", "CALL-DAILY-CAP"]])
     denied_at: datetime
     next_allowed_at: datetime | None = None
+
+
+class CallEvent(Event):
+    """A call the dialer reported through its signed webhooks (keyed by debtor id)."""
+
+    topic: ClassVar[str] = "contact.events"
+    key_field: ClassVar[str] = "debtor_id"
+    debtor_id: str
+    case_id: str
+    call_id: str
+    agent_id: str
+
+
+class ComplaintReported(CallEvent):
+    """The debtor complained during a call (disposition ``complaint``); complaint-svc opens a
+    ticket from it. The recording is the evidence."""
+
+    type_name: ClassVar[str] = "contact.complaint_reported.v1"
+    recording_uri: str | None = None
+    reported_at: datetime
+
+
+class CallFlagged(CallEvent):
+    """A call happened that the contact policy would have denied at its start (CALL-QUIET,
+    CALL-DAILY-CAP, QA-SANCTION, ...): recorded anyway, and flagged for auditors."""
+
+    type_name: ClassVar[str] = "contact.call_flagged.v1"
+    rules: list[str] = Field(min_length=1, examples=[["CALL-QUIET"]])
+    started_at: datetime
+    flagged_at: datetime

@@ -7,7 +7,17 @@ personal data. The ``debtors`` row is also the lock that serialises decisions
 about one debtor (CALL-DAILY-CAP under concurrency).
 """
 
-from sqlalchemy import Boolean, Column, Index, String, Table, Text
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from collect_common.db import UtcDateTime, new_metadata
 from collect_common.security.webhooks import webhook_deliveries_table
@@ -73,4 +83,42 @@ contact_denials = Table(
     Column("next_allowed_at", UtcDateTime, nullable=True),
     Column("denied_at", UtcDateTime, nullable=False),
     Index("ix_contact_denials_debtor_at", "debtor_id", "denied_at"),
+)
+
+# Calls the dialer reported through its signed webhooks (started, answered, ended). A call
+# the policy would have denied at its start is recorded anyway and flagged with the rules.
+calls = Table(
+    "calls",
+    metadata,
+    Column("call_id", String(64), primary_key=True),
+    Column("case_id", String(36), nullable=False),
+    Column("debtor_id", String(64), nullable=False),
+    Column("agent_id", String(64), nullable=False),
+    Column("contact_id", String(36), nullable=True),  # the matched contact_attempts.id
+    Column("started_at", UtcDateTime, nullable=True),
+    Column("answered_at", UtcDateTime, nullable=True),
+    Column("ended_at", UtcDateTime, nullable=True),
+    Column("duration_seconds", Integer, nullable=True),
+    Column("disposition", String(32), nullable=True),
+    Column("recording_uri", String(500), nullable=True),
+    Column("speech_rate_wpm", Float, nullable=True),
+    Column("volume_db", Float, nullable=True),
+    Column("flagged", Boolean, nullable=False),
+    Column("flag_rules", String(200), nullable=True),  # comma-separated rule IDs
+    Column("updated_at", UtcDateTime, nullable=False),
+    Index("ix_calls_debtor_id", "debtor_id"),
+    Index("ix_calls_contact_id", "contact_id"),
+)
+
+# Dialer deliveries whose business effect was applied, with the answer given the first time:
+# a retry (same delivery id, or the same call event) changes nothing and gets that answer.
+dialer_deliveries = Table(
+    "dialer_deliveries",
+    metadata,
+    Column("delivery_id", String(128), primary_key=True),
+    Column("call_id", String(64), nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("outcome", Text, nullable=False),  # JSON of the first response
+    Column("received_at", UtcDateTime, nullable=False),
+    UniqueConstraint("call_id", "event", name="uq_dialer_deliveries_call_event"),
 )

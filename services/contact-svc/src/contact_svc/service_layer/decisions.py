@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from collect_common.db import UnitOfWork
@@ -104,7 +104,7 @@ async def decide_contact(
             select(contact_agents.c.suspended).where(contact_agents.c.agent_id == agent_id)
         )
         agent = AgentView(agent_id, bool(suspended))
-    counts = await _counts(session, debtor_id, timezone, now)
+    counts = await counts_at(session, debtor_id, timezone, now)
 
     chosen: tuple[CaseView, ContactPolicy, Decision] | None = None
     for row in rows:
@@ -182,11 +182,27 @@ async def decide_contact(
     return DecisionOutcome(decision_id, debtor_id, case.case_id, decision)
 
 
-async def _counts(session: AsyncSession, debtor_id: str, timezone: str, now: datetime) -> Counts:
-    """Calls in the debtor's local day, unanswered ones among them, SMS in the local ISO week."""
+async def counts_at(
+    session: AsyncSession,
+    debtor_id: str,
+    timezone: str,
+    now: datetime,
+    *,
+    before_now: bool = False,
+    exclude_attempt: str | None = None,
+) -> Counts:
+    """Calls in the debtor's local day, unanswered ones among them (the dialer's webhooks
+    mark attempts answered or not), SMS in the local ISO week.
+
+    ``before_now`` counts only what happened before ``now`` and ``exclude_attempt`` leaves
+    one attempt out: the state at a past instant, as a call's own start saw it.
+    """
     a = contact_attempts.c
     day_start, day_end = local_day_bounds(now, timezone)
     week_start, week_end = local_week_bounds(now, timezone)
+    if before_now:
+        day_end, week_end = now, now
+    others = a.id != exclude_attempt if exclude_attempt is not None else true()
     calls = (
         await session.execute(
             select(
@@ -197,6 +213,7 @@ async def _counts(session: AsyncSession, debtor_id: str, timezone: str, now: dat
                 a.channel == "call",
                 a.attempted_at >= day_start,
                 a.attempted_at < day_end,
+                others,
             )
         )
     ).one()
@@ -206,6 +223,7 @@ async def _counts(session: AsyncSession, debtor_id: str, timezone: str, now: dat
             a.channel == "sms",
             a.attempted_at >= week_start,
             a.attempted_at < week_end,
+            others,
         )
     )
     return Counts(calls_today=calls[0], unanswered_today=calls[1], sms_this_week=sms or 0)

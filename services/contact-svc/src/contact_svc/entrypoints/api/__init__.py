@@ -2,6 +2,6 @@
 
 from fastapi import APIRouter
 
-from contact_svc.entrypoints.api import decisions
+from contact_svc.entrypoints.api import decisions, webhooks
 
-ROUTERS: list[APIRouter] = [decisions.router]
+ROUTERS: list[APIRouter] = [decisions.router, webhooks.router]
