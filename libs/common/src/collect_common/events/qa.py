@@ -1,17 +1,21 @@
-"""qa-svc's live-rule events (QA-REALTIME, QA-QUIET), on ``qa.events``.
+"""qa-svc's own events, on ``qa.events``: live-rule alerts (QA-REALTIME, QA-QUIET)
+and sanctions (QA-SANCTION).
 
-Ids, codes and instants only: no personal data. Keyed by debtor, as the
-contact events that raised them.
+Ids, codes, amounts and instants only: no personal data. Alerts are keyed by
+debtor, as the contact events that raised them; sanctions by agent, as the
+suspension and reinstatement events (``collect_common.events.types``).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import ClassVar, Literal
 
 from pydantic import Field
 
 from collect_common.events.catalogue import Event
+from collect_common.events.types import QaEvent
 
 # What a live rule checked: too many calls in a sliding window, a call too short or too
 # long (QA-REALTIME), a contact in the debtor's quiet hours (QA-QUIET).
@@ -37,3 +41,29 @@ class QaAlertRaised(QaAlertEvent):
     window_start: datetime
     window_end: datetime
     raised_at: datetime
+
+
+# A step of the sanction ladder (QA-SANCTION).
+SanctionKind = Literal["warning", "fine", "performance_deduction", "suspension"]
+
+
+class QaSanctionApplied(QaEvent):
+    """QA-SANCTION: a recorded violation moved the agent one step on the ladder.
+
+    A suspension also travels as ``qa.agent_suspended.v1``, the event contact-svc
+    and case-svc act on.
+    """
+
+    type_name: ClassVar[str] = "qa.sanction_applied.v1"
+    sanction_id: str
+    violation_id: str
+    rule_id: str = Field(examples=["QA-SANCTION"])
+    sanction: SanctionKind
+    severity: Literal["minor", "serious"]
+    amount: Decimal | None = Field(
+        default=None, description="Fine or performance deduction; none for a warning or suspension"
+    )
+    retraining_until: datetime | None = Field(
+        default=None, description="For a suspension: the earliest reinstatement"
+    )
+    applied_at: datetime

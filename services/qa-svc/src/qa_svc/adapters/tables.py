@@ -3,10 +3,11 @@
 ``contact_events`` is the live rules' keyed window state: every contact attempt
 seen, by debtor and event time, so a restart or a partition rebalance rebuilds
 nothing in memory and a late event lands where it belongs. ``alerts`` is QA's work
-list; one row per breach (unique per kind, debtor and window start).
+list; one row per breach (unique per kind, debtor and window start). ``violations``,
+``sanctions`` and ``exams`` are the sanction ladder (QA-SANCTION).
 """
 
-from sqlalchemy import Column, Index, String, Table, Text, UniqueConstraint
+from sqlalchemy import Boolean, Column, Index, Numeric, String, Table, Text, UniqueConstraint
 
 from collect_common.db import UtcDateTime, new_metadata
 
@@ -45,4 +46,50 @@ alerts = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     UniqueConstraint("kind", "debtor_id", "window_start", name="uq_alerts_breach"),
     Index("ix_alerts_raised_at_id", "raised_at", "id"),
+)
+
+# QA-SANCTION: violations recorded against agents, the ladder's steps, retraining exams.
+violations = Table(
+    "violations",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("agent_id", String(64), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("rule_id", String(32), nullable=False),
+    Column("evidence", String(64), nullable=False),  # an alert id or a record id
+    Column("alert_id", String(36), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("recorded_by", String(200), nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Index("ix_violations_agent_id_recorded_at", "agent_id", "recorded_at"),
+)
+
+sanctions = Table(
+    "sanctions",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("agent_id", String(64), nullable=False),
+    Column("violation_id", String(36), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("reason", String(64), nullable=False),
+    Column("amount", Numeric(14, 2), nullable=True),
+    Column("applied_at", UtcDateTime, nullable=False),
+    Column("retraining_until", UtcDateTime, nullable=True),
+    Column("reinstated_at", UtcDateTime, nullable=True),
+    Column("reinstated_by", String(200), nullable=True),
+    Column("exam_ref", String(64), nullable=True),
+    Index("ix_sanctions_agent_id_applied_at", "agent_id", "applied_at"),
+)
+
+exams = Table(
+    "exams",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("agent_id", String(64), nullable=False),
+    Column("exam_ref", String(64), nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("score", Numeric(5, 2), nullable=True),
+    Column("recorded_by", String(200), nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Index("ix_exams_agent_id_recorded_at", "agent_id", "recorded_at"),
 )

@@ -11,11 +11,21 @@ Defaults (a bank contract's policy file may override any of them):
 - QA-QUIET: a contact at or after ``quiet_start`` (22:00) or before ``quiet_end``
   (08:00), debtor local time, is a violation. The debtor's zone is the event's
   ``debtor_timezone`` when it carries one, else ``default_timezone`` (Asia/Shanghai).
+- QA-SANCTION ladder, counted over the violations and sanctions of the last
+  ``sanction_window_days`` (90): the first minor violation is a warning; the
+  ``minor_repeat_count``-th (2nd) minor one, or a serious one, is a ``monetary_sanction``
+  (a fine, or a performance deduction) of ``fine_amount`` (200.00); once
+  ``fines_before_suspension`` (2) of those are in the window, or for a second serious
+  violation, the next step is suspension with ``retraining_days`` (7) of retraining.
+  Reinstatement needs a passed exam recorded after the suspension, and the retraining
+  period over.
 """
 
 from __future__ import annotations
 
 from datetime import time, timedelta
+from decimal import Decimal
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import field_validator
@@ -46,6 +56,38 @@ class QaPolicy(Policy):
         "QA-QUIET", "Debtor time zone when the event carries none", default="Asia/Shanghai"
     )
 
+    sanction_window_days: int = rule(
+        "QA-SANCTION", "Look-back of the sanction ladder, days", default=90, ge=1, le=3650
+    )
+    minor_repeat_count: int = rule(
+        "QA-SANCTION",
+        "Minor violations in the window (this one included) that make a fine",
+        default=2,
+        ge=2,
+        le=50,
+    )
+    monetary_sanction: Literal["fine", "performance_deduction"] = rule(
+        "QA-SANCTION", "What the fine step is: a fine or a performance deduction", default="fine"
+    )
+    fine_amount: Decimal = rule(
+        "QA-SANCTION",
+        "Amount of a fine or performance deduction",
+        default=Decimal("200.00"),
+        gt=0,
+        max_digits=12,
+        decimal_places=2,
+    )
+    fines_before_suspension: int = rule(
+        "QA-SANCTION",
+        "Fines (or deductions) in the window after which the next fine step is a suspension",
+        default=2,
+        ge=1,
+        le=50,
+    )
+    retraining_days: int = rule(
+        "QA-SANCTION", "Retraining period of a suspension, days", default=7, ge=1, le=365
+    )
+
     @field_validator("default_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
@@ -58,3 +100,11 @@ class QaPolicy(Policy):
     @property
     def call_window(self) -> timedelta:
         return timedelta(hours=self.call_window_hours)
+
+    @property
+    def sanction_window(self) -> timedelta:
+        return timedelta(days=self.sanction_window_days)
+
+    @property
+    def retraining(self) -> timedelta:
+        return timedelta(days=self.retraining_days)

@@ -2,6 +2,6 @@
 
 from fastapi import APIRouter
 
-from qa_svc.entrypoints.api import alerts
+from qa_svc.entrypoints.api import alerts, sanctions
 
-ROUTERS: list[APIRouter] = [alerts.router]
+ROUTERS: list[APIRouter] = [alerts.router, sanctions.router]
