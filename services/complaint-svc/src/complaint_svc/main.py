@@ -18,6 +18,7 @@ DESCRIPTION = (
 TAGS = [
     {"name": "tickets", "description": "Complaint tickets and their SLA chain (COMP-SLA-*)"},
     {"name": "portal", "description": "The public complaint form (COMP-CHANNELS)"},
+    {"name": "inbound", "description": "Complaint e-mail from the mail gateway (COMP-CHANNELS)"},
 ]
 
 

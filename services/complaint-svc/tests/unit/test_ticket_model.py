@@ -79,10 +79,31 @@ def test_the_whole_chain_moves_through_the_states() -> None:
         TicketState.FOLLOWED_UP,
     ]
     assert t.steps["followup"].deadline == NOW + timedelta(minutes=1, hours=48)
-    t.escalate(NOW)
-    assert t.state is TicketState.ESCALATED
-    with pytest.raises(TicketStateError):
+    later = NOW + timedelta(hours=3)
+    alerts = t.escalate(later, POLICY)
+    assert t.state is TicketState.ESCALATED and t.cycle == 2
+    assert {a.step for a in alerts} == {"investigate", "resolve"}
+    assert t.steps["investigate"].deadline == later + timedelta(hours=8)
+    assert t.steps["followup"].status == "not_started"
+    assert t.steps["contact"].status == "done"
+    assert t.timer_key("resolve", Level.BREACH) == "complaint:t1:c2:resolve:breach"
+    assert t.timer_key("contact", Level.BREACH) == "complaint:t1:contact:breach"
+    assert t.events[-1].type_name == "complaint.escalated.v1"
+    with pytest.raises(TicketStateError, match="state escalated"):
         t.close(NOW)
+    with pytest.raises(TicketStateError, match="state escalated"):
+        t.complete("resolve", later, POLICY)
+    t.complete("investigate", later, POLICY)
+    assert t.state is TicketState.INVESTIGATING
+    t.complete("resolve", later, POLICY)
+    assert t.follow_up(True, "thanks", later, POLICY) == []
+    assert t.state is TicketState.CLOSED and t.steps["followup"].status == "done"
+
+
+def test_follow_up_is_only_after_the_result() -> None:
+    t = ticket()
+    with pytest.raises(TicketStateError, match="state received"):
+        t.follow_up(False, None, NOW, POLICY)
 
 
 def test_illegal_transitions_name_the_current_state() -> None:

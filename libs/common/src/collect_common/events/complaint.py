@@ -64,3 +64,14 @@ class ComplaintResumed(ComplaintEvent):
     type_name: ClassVar[str] = "complaint.resumed.v1"
     resumed_at: datetime
     shifted_seconds: int = Field(ge=0)
+
+
+class ComplaintEscalated(ComplaintEvent):
+    """COMP-ESCALATE: the complainant was dissatisfied at follow-up; the ticket goes to senior
+    management and a new investigation cycle starts, with its own SLA timers."""
+
+    type_name: ClassVar[str] = "complaint.escalated.v1"
+    rule_id: str = Field(default="COMP-ESCALATE", examples=["COMP-ESCALATE"])
+    escalated_to: Literal["senior_management"] = "senior_management"
+    cycle: int = Field(ge=2, description="The investigation cycle that starts", examples=[2])
+    escalated_at: datetime

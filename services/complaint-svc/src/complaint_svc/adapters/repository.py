@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from complaint_svc.adapters.tables import ticket_steps, tickets
+from complaint_svc.adapters.tables import evidence, ticket_steps, tickets
 from complaint_svc.domain.model import (
     STEPS,
     Channel,
     ComplaintType,
+    Evidence,
     StepClock,
     Ticket,
     TicketState,
@@ -41,6 +43,20 @@ class TicketRepository:
                 for c in ticket.steps.values()
             ],
         )
+        await self.add_evidence(ticket.id, ticket.evidence)
+
+    async def add_evidence(self, ticket_id: str, items: list[Evidence]) -> None:
+        if items:
+            await self.session.execute(
+                evidence.insert(),
+                [{"ticket_id": ticket_id, **_evidence_row(e)} for e in items],
+            )
+
+    async def id_by_message_id(self, message_id: str) -> str | None:
+        """The ticket filed from the e-mail ``message_id`` (COMP-CHANNELS), if any."""
+        query = select(tickets.c.id).where(tickets.c.message_id == message_id)
+        found: str | None = (await self.session.execute(query)).scalar_one_or_none()
+        return found
 
     async def get(self, ticket_id: str, *, for_update: bool = False) -> Ticket | None:
         query = select(tickets).where(tickets.c.id == ticket_id)
@@ -64,6 +80,21 @@ class TicketRepository:
             )
             for r in step_rows
         }
+        evidence_rows = (
+            (
+                await self.session.execute(
+                    select(evidence)
+                    .where(evidence.c.ticket_id == ticket_id)
+                    .order_by(
+                        evidence.c.added_at,
+                        case((evidence.c.kind == "email", 0), else_=1),
+                        evidence.c.id,
+                    )
+                )
+            )
+            .mappings()
+            .all()
+        )
         return Ticket(
             id=row["id"],
             number=row["number"],
@@ -80,6 +111,14 @@ class TicketRepository:
             paused_at=row["paused_at"],
             paused_total=timedelta(milliseconds=int(row["paused_total_ms"])),
             steps={s: steps[s] for s in STEPS if s in steps},
+            cycle=int(row["cycle"]),
+            escalated_at=row["escalated_at"],
+            followup_note=row["followup_note"],
+            complainant_phone=row["complainant_phone"],
+            message_id=row["message_id"],
+            needs_triage=bool(row["needs_triage"]),
+            triage_reasons=list(json.loads(row["triage_reasons"] or "[]")),
+            evidence=[Evidence(**{k: r[k] for k in _EVIDENCE_FIELDS}) for r in evidence_rows],
         )
 
     async def save(self, ticket: Ticket) -> None:
@@ -110,7 +149,23 @@ def _row(ticket: Ticket) -> dict[str, Any]:
         "updated_at": ticket.updated_at,
         "paused_at": ticket.paused_at,
         "paused_total_ms": ticket.paused_total // timedelta(milliseconds=1),
+        "cycle": ticket.cycle,
+        "escalated_at": ticket.escalated_at,
+        "followup_note": ticket.followup_note,
+        "complainant_phone": ticket.complainant_phone,
+        "message_id": ticket.message_id,
+        "needs_triage": ticket.needs_triage,
+        "triage_reasons": json.dumps(ticket.triage_reasons, ensure_ascii=False)
+        if ticket.triage_reasons
+        else None,
     }
+
+
+_EVIDENCE_FIELDS = ("id", "kind", "name", "content_type", "size_bytes", "sha256", "added_at")
+
+
+def _evidence_row(item: Evidence) -> dict[str, Any]:
+    return {f: getattr(item, f) for f in _EVIDENCE_FIELDS}
 
 
 def _clock(clock: StepClock) -> dict[str, Any]:

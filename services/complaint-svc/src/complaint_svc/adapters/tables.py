@@ -5,7 +5,7 @@ The complainant's name and contact and the complaint's content are stored only
 encrypted (SEC-PII, ``EncryptedText``).
 """
 
-from sqlalchemy import BigInteger, Column, ForeignKey, String, Table
+from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Integer, String, Table, Text
 
 from collect_common.db import UtcDateTime, new_metadata
 from collect_common.security.crypto import EncryptedText
@@ -39,6 +39,31 @@ tickets = Table(
     Column("updated_at", UtcDateTime, nullable=False),
     Column("paused_at", UtcDateTime, nullable=True),
     Column("paused_total_ms", BigInteger, nullable=False),
+    # COMP-ESCALATE: the investigation cycle (1, then 2, 3, ... after each escalation)
+    Column("cycle", Integer, nullable=False, server_default="1"),
+    Column("escalated_at", UtcDateTime, nullable=True),
+    Column("followup_note", EncryptedText(aad="complaint_tickets.followup_note"), nullable=True),
+    # COMP-CHANNELS, e-mail: the phone from the subject, the Message-ID (one ticket per
+    # message), and why a message that could not be read needs triage (JSON list)
+    Column(
+        "complainant_phone", EncryptedText(aad="complaint_tickets.complainant_phone"), nullable=True
+    ),
+    Column("message_id", String(300), nullable=True, unique=True),
+    Column("needs_triage", Boolean, nullable=False, server_default="false"),
+    Column("triage_reasons", Text, nullable=True),
+)
+
+evidence = Table(
+    "complaint_evidence",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("ticket_id", String(36), ForeignKey("complaint_tickets.id"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("name", EncryptedText(aad="complaint_evidence.name"), nullable=True),
+    Column("content_type", String(128), nullable=True),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("added_at", UtcDateTime, nullable=False),
 )
 
 ticket_steps = Table(

@@ -19,10 +19,15 @@ step            rule                 moves the ticket                 clock star
 ==============  ===================  ===============================  =====================
 
 then ``close`` (followed_up -> closed) or ``escalate`` (followed_up -> escalated,
-COMP-ESCALATE). Anything else raises :class:`TicketStateError` naming the current
-state (the API answers 409). A paused ticket (waiting on the complainant) has its
-SLA clocks stopped and takes no step until resumed; resuming moves every running
-deadline by the length of the pause.
+COMP-ESCALATE). Escalation is not final: it starts a new investigation *cycle*
+(``cycle`` 2, 3, ...) whose ``investigate``, ``resolve`` and ``followup`` clocks
+restart from the escalation (the follow-up's, again, from the new result);
+completing ``investigate`` moves escalated -> investigating and the chain runs on
+until the complainant is satisfied (re-investigate until resolved). Anything else
+raises :class:`TicketStateError` naming the current state (the API answers 409).
+A paused ticket (waiting on the complainant) has its SLA clocks stopped and takes
+no step until resumed; resuming moves every running deadline by the length of the
+pause.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from typing import Final, cast
 
 from collect_common.events import Event
 from collect_common.events.complaint import (
+    ComplaintEscalated,
     ComplaintPaused,
     ComplaintResumed,
     ComplaintSlaBreached,
@@ -87,14 +93,19 @@ STEPS: Final[tuple[str, ...]] = (
     "followup",
 )
 FROM_ACCEPTANCE: Final[tuple[str, ...]] = STEPS[:-1]
-FINAL_STATES: Final = frozenset({TicketState.CLOSED, TicketState.ESCALATED})
+# the steps a new investigation cycle (COMP-ESCALATE) restarts
+RESTARTED: Final[tuple[str, ...]] = ("investigate", "resolve", "followup")
+FINAL_STATES: Final = frozenset({TicketState.CLOSED})
 
 # action -> (states it may be taken in, state after it)
 TRANSITIONS: Final[dict[str, tuple[frozenset[TicketState], TicketState]]] = {
     "contact": (frozenset({TicketState.RECEIVED}), TicketState.CONTACTED),
     "verify": (frozenset({TicketState.CONTACTED}), TicketState.VERIFYING),
     "evidence": (frozenset({TicketState.VERIFYING}), TicketState.INVESTIGATING),
-    "investigate": (frozenset({TicketState.INVESTIGATING}), TicketState.INVESTIGATING),
+    "investigate": (
+        frozenset({TicketState.INVESTIGATING, TicketState.ESCALATED}),
+        TicketState.INVESTIGATING,
+    ),
     "resolve": (frozenset({TicketState.INVESTIGATING}), TicketState.RESOLVED),
     "followup": (frozenset({TicketState.RESOLVED}), TicketState.FOLLOWED_UP),
     "close": (frozenset({TicketState.FOLLOWED_UP}), TicketState.CLOSED),
@@ -142,8 +153,25 @@ class StepClock:
         return "running"
 
 
-def timer_key(ticket_id: str, step: str, level: Level | str) -> str:
-    return f"complaint:{ticket_id}:{step}:{level}"
+def timer_key(ticket_id: str, step: str, level: Level | str, cycle: int = 1) -> str:
+    """The first cycle's keys are ``complaint:<ticket>:<step>:<level>``; a later cycle's
+    (COMP-ESCALATE) carry it: ``complaint:<ticket>:c<cycle>:<step>:<level>``."""
+    if cycle == 1:
+        return f"complaint:{ticket_id}:{step}:{level}"
+    return f"complaint:{ticket_id}:c{cycle}:{step}:{level}"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A piece of evidence filed with the ticket: what it is, its size and its SHA-256."""
+
+    id: str
+    kind: str  # "email" (the raw message), "attachment"
+    name: str | None
+    content_type: str | None
+    size_bytes: int
+    sha256: str
+    added_at: datetime
 
 
 @dataclass(frozen=True)
@@ -185,6 +213,14 @@ class Ticket:
     steps: dict[str, StepClock]
     paused_at: datetime | None = None
     paused_total: timedelta = timedelta(0)
+    cycle: int = 1
+    escalated_at: datetime | None = None
+    followup_note: str | None = None
+    complainant_phone: str | None = None
+    message_id: str | None = None
+    needs_triage: bool = False
+    triage_reasons: list[str] = field(default_factory=list)
+    evidence: list[Evidence] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 
     # -- creation ------------------------------------------------------------------------
@@ -248,6 +284,13 @@ class Ticket:
     def running_steps(self) -> list[StepClock]:
         return [c for c in self.steps.values() if c.running]
 
+    def cycle_of(self, step: str) -> int:
+        """The cycle whose timers the step's clock runs on (restarted steps: the current)."""
+        return self.cycle if step in RESTARTED else 1
+
+    def timer_key(self, step: str, level: Level | str) -> str:
+        return timer_key(self.id, step, level, self.cycle_of(step))
+
     # -- commands ------------------------------------------------------------------------
     def complete(self, step: str, now: datetime, policy: ComplaintPolicy) -> list[Alert]:
         """Complete ``step``: returns the alerts of a clock this starts (the follow-up's)."""
@@ -290,9 +333,47 @@ class Ticket:
     def close(self, now: datetime) -> None:
         self._move("close", now)
 
-    def escalate(self, now: datetime) -> None:
-        """COMP-ESCALATE: the complainant is dissatisfied at follow-up."""
+    def escalate(self, now: datetime, policy: ComplaintPolicy) -> list[Alert]:
+        """COMP-ESCALATE: the complainant is dissatisfied at follow-up. The ticket goes to
+        senior management and a new investigation cycle starts now: the investigate and
+        resolve clocks restart (the follow-up's waits for the new result). Returns the
+        alerts to schedule for the new cycle."""
         self._move("escalate", now)
+        self.cycle += 1
+        self.escalated_at = now
+        for s in RESTARTED:
+            clock = self.steps[s]
+            clock.started_at = None if s == "followup" else now
+            clock.deadline = None if s == "followup" else now + policy.duration(s)
+            clock.completed_at = None
+            clock.warned_first_at = clock.warned_second_at = clock.breached_at = None
+        self.events.append(
+            ComplaintEscalated(ticket_id=self.id, cycle=self.cycle, escalated_at=now)
+        )
+        return [
+            a for s in RESTARTED if self.steps[s].running for a in alerts_for(self.steps[s], policy)
+        ]
+
+    def follow_up(
+        self, satisfied: bool, note: str | None, now: datetime, policy: ComplaintPolicy
+    ) -> list[Alert]:
+        """The satisfaction follow-up (COMP-SLA-FOLLOWUP): completes the follow-up step if it
+        is still open, then closes (satisfied) or escalates (COMP-ESCALATE). Returns the
+        alerts of a new cycle (none when closed)."""
+        action = "close" if satisfied else "escalate"
+        if self.paused:
+            raise TicketStateError(self.state, f"follow up ({action})", "the ticket is paused")
+        if self.state not in (TicketState.RESOLVED, TicketState.FOLLOWED_UP):
+            raise TicketStateError(
+                self.state, f"follow up ({action})", "the result must be communicated first"
+            )
+        if self.state is TicketState.RESOLVED:
+            self.complete("followup", now, policy)
+        self.followup_note = note
+        if satisfied:
+            self.close(now)
+            return []
+        return self.escalate(now, policy)
 
     def _move(self, action: str, now: datetime) -> None:
         allowed, target = TRANSITIONS[action]

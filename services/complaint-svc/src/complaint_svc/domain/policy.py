@@ -57,6 +57,13 @@ class ComplaintPolicy(Policy):
     portal_max_body_bytes: int = rule(
         "COMP-CHANNELS", "Largest portal complaint form accepted, in bytes", default=16384, ge=1024
     )
+    # rule: COMP-CHANNELS (the e-mail a mail gateway forwards, attachments included)
+    email_max_bytes: int = rule(
+        "COMP-CHANNELS",
+        "Largest raw complaint e-mail (RFC 822) accepted, in bytes",
+        default=10 * 1024 * 1024,
+        ge=65536,
+    )
 
     @model_validator(mode="after")
     def _warnings_ascend(self) -> Self:

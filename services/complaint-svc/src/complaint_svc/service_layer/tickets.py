@@ -12,6 +12,10 @@ key                                         kind              due
 ``complaint:<ticket>:<step>:breach``        ``complaint.sla``  the step's deadline
 ==========================================  ================  ==========================
 
+After an escalation (COMP-ESCALATE) the restarted steps of cycle ``n`` run on keys
+``complaint:<ticket>:c<n>:<step>:<level>``; the previous cycle's are cancelled, and a
+timer whose payload names another cycle than the ticket's is moot.
+
 Each warning and breach is an event and a count on
 ``complaint_sla_alerts_total{service, step, level}``.
 """
@@ -32,14 +36,15 @@ from collect_common.db import UnitOfWork
 from collect_common.timers import Timer
 from complaint_svc.adapters.repository import TicketRepository
 from complaint_svc.domain.model import (
+    RESTARTED,
     STEPS,
     Alert,
     Channel,
     ComplaintType,
+    Evidence,
     Level,
     Ticket,
     alerts_for,
-    timer_key,
 )
 from complaint_svc.domain.policy import ComplaintPolicy
 
@@ -84,6 +89,10 @@ class Intake:
     content: str
     case_id: str | None = None
     agent_id: str | None = None
+    complainant_phone: str | None = None
+    message_id: str | None = None  # e-mail: one ticket per message (unique)
+    triage_reasons: tuple[str, ...] = ()  # e-mail that could not be read: filed for triage
+    evidence: tuple[Evidence, ...] = ()
 
 
 def new_number(now: datetime) -> str:
@@ -95,27 +104,28 @@ def new_number(now: datetime) -> str:
 
 
 async def schedule_alerts(
-    session: AsyncSession, ticket_id: str, alerts: Iterable[Alert], now: datetime
+    session: AsyncSession, ticket: Ticket, alerts: Iterable[Alert], now: datetime
 ) -> None:
     for a in alerts:
         await timers.schedule(
             session,
-            key=timer_key(ticket_id, a.step, a.level),
+            key=ticket.timer_key(a.step, a.level),
             kind=SLA_KIND,
-            subject=ticket_id,
+            subject=ticket.id,
             due_at=a.due_at,
             payload={
-                "ticket_id": ticket_id,
+                "ticket_id": ticket.id,
                 "step": a.step,
                 "level": a.level.value,
                 "percent": a.percent,
+                "cycle": ticket.cycle_of(a.step),
             },
             now=now,
         )
 
 
-def _keys(ticket_id: str, steps: Iterable[str]) -> list[str]:
-    return [timer_key(ticket_id, s, level) for s in steps for level in Level]
+def _keys(ticket: Ticket, steps: Iterable[str]) -> list[str]:
+    return [ticket.timer_key(s, level) for s in steps for level in Level]
 
 
 # -- commands --------------------------------------------------------------------------
@@ -138,9 +148,14 @@ async def open_ticket(
         now=now,
         policy=ctx.policy,
     )
+    ticket.complainant_phone = intake.complainant_phone
+    ticket.message_id = intake.message_id
+    ticket.triage_reasons = list(intake.triage_reasons)
+    ticket.needs_triage = bool(intake.triage_reasons)
+    ticket.evidence = list(intake.evidence)
     await TicketRepository(uow.session).add(ticket)
     alerts = [a for c in ticket.running_steps() for a in alerts_for(c, ctx.policy)]
-    await schedule_alerts(uow.session, ticket.id, alerts, now)
+    await schedule_alerts(uow.session, ticket, alerts, now)
     uow.track(ticket)
     return ticket
 
@@ -159,9 +174,9 @@ async def complete_step(
     """Complete ``step``: its remaining timers stop; the result starts the follow-up's."""
     repo, ticket = await _load(uow, ticket_id)
     started = ticket.complete(step, now, ctx.policy)
-    for key in _keys(ticket.id, [step]):
+    for key in _keys(ticket, [step]):
         await timers.cancel(uow.session, key)
-    await schedule_alerts(uow.session, ticket.id, started, now)
+    await schedule_alerts(uow.session, ticket, started, now)
     await repo.save(ticket)
     uow.track(ticket)
     return ticket
@@ -172,7 +187,7 @@ async def pause_ticket(
 ) -> Ticket:
     repo, ticket = await _load(uow, ticket_id)
     ticket.pause(now)
-    for key in _keys(ticket.id, STEPS):
+    for key in _keys(ticket, STEPS):
         await timers.pause(uow.session, key, now)
     await repo.save(ticket)
     uow.track(ticket)
@@ -184,8 +199,30 @@ async def resume_ticket(
 ) -> Ticket:
     repo, ticket = await _load(uow, ticket_id)
     ticket.resume(now)
-    for key in _keys(ticket.id, STEPS):
+    for key in _keys(ticket, STEPS):
         await timers.resume(uow.session, key, now)
+    await repo.save(ticket)
+    uow.track(ticket)
+    return ticket
+
+
+async def follow_up(
+    ctx: ComplaintContext,
+    uow: UnitOfWork,
+    ticket_id: str,
+    satisfied: bool,
+    note: str | None,
+    now: datetime,
+) -> Ticket:
+    """COMP-SLA-FOLLOWUP, COMP-ESCALATE: satisfied closes the ticket; dissatisfied escalates
+    it to senior management and starts a new cycle: the old cycle's timers are cancelled,
+    the new cycle's investigate and resolve timers run from now."""
+    repo, ticket = await _load(uow, ticket_id)
+    old = list(_keys(ticket, RESTARTED))
+    started = ticket.follow_up(satisfied, note, now, ctx.policy)
+    for key in old:
+        await timers.cancel(uow.session, key)
+    await schedule_alerts(uow.session, ticket, started, now)
     await repo.save(ticket)
     uow.track(ticket)
     return ticket
@@ -210,6 +247,8 @@ async def on_sla_timer(ctx: ComplaintContext, timer: Timer, uow: UnitOfWork, now
         return
     step = str(timer.payload["step"])
     level = Level(str(timer.payload["level"]))
+    if int(timer.payload.get("cycle", 1)) != ticket.cycle_of(step):
+        return  # a previous investigation cycle's timer (COMP-ESCALATE)
     if ticket.alert(step, level, int(timer.payload.get("percent", 100)), now):
         await repo.save(ticket)
         uow.track(ticket)

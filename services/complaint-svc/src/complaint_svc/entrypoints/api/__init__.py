@@ -2,6 +2,6 @@
 
 from fastapi import APIRouter
 
-from complaint_svc.entrypoints.api import portal, tickets
+from complaint_svc.entrypoints.api import mail, portal, tickets
 
-ROUTERS: list[APIRouter] = [tickets.router, portal.router]
+ROUTERS: list[APIRouter] = [tickets.router, portal.router, mail.router]

@@ -9,27 +9,12 @@ from pydantic import ValidationError
 from collect_common.web.auth import PUBLIC
 from collect_common.web.problems import PROBLEM_JSON, ProblemError
 from complaint_svc.domain.model import Channel, ComplaintType
+from complaint_svc.entrypoints.api.bodies import bounded_body
 from complaint_svc.entrypoints.api.deps import ContextDep, RuntimeDep
 from complaint_svc.entrypoints.api.schemas import ComplaintIn, PortalReceipt
 from complaint_svc.service_layer.tickets import Intake, open_ticket
 
 router = APIRouter(prefix="/v1/portal", tags=["portal"])
-
-
-async def _bounded_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit:
-            raise _too_large(limit)
-    return bytes(body)
-
-
-def _too_large(limit: int) -> ProblemError:
-    return ProblemError(413, f"the form may be at most {limit} bytes", rule="COMP-CHANNELS")
 
 
 @router.post(
@@ -50,7 +35,7 @@ async def post_portal_complaint(
     request: Request, ctx: ContextDep, runtime: RuntimeDep
 ) -> PortalReceipt:
     """The body is read up to the policy's limit (413 beyond, rule COMP-CHANNELS)."""
-    raw = await _bounded_body(request, ctx.policy.portal_max_body_bytes)
+    raw = await bounded_body(request, ctx.policy.portal_max_body_bytes)
     try:
         body = ComplaintIn.model_validate_json(raw)
     except ValidationError as exc:

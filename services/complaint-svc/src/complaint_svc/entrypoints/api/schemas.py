@@ -42,6 +42,23 @@ class StepOut(BaseModel):
     breached: bool
 
 
+class EvidenceOut(BaseModel):
+    id: str
+    kind: str = Field(examples=["email", "attachment"])
+    name: str | None
+    content_type: str | None
+    size_bytes: int
+    sha256: str
+    added_at: datetime
+
+
+class FollowUpIn(BaseModel):
+    """COMP-SLA-FOLLOWUP: the complainant's satisfaction with the result."""
+
+    satisfied: bool = Field(description="False escalates to senior management (COMP-ESCALATE)")
+    note: str | None = Field(default=None, max_length=4000)
+
+
 class TicketOut(BaseModel):
     id: str
     number: str
@@ -59,6 +76,14 @@ class TicketOut(BaseModel):
     paused_at: datetime | None
     paused_seconds: int = Field(description="Time spent paused so far (finished pauses)")
     expected_result_by: datetime | None
+    cycle: int = Field(description="The investigation cycle: 1, then +1 per escalation")
+    escalated_at: datetime | None
+    followup_note: str | None
+    complainant_phone: str | None
+    message_id: str | None = Field(description="E-mail intake: the message filed")
+    needs_triage: bool = Field(description="A message that could not be read (COMP-CHANNELS)")
+    triage_reasons: list[str]
+    evidence: list[EvidenceOut]
     steps: list[StepOut]
 
     @classmethod
@@ -80,6 +105,25 @@ class TicketOut(BaseModel):
             paused_at=t.paused_at,
             paused_seconds=int(t.paused_total.total_seconds()),
             expected_result_by=t.expected_result_by,
+            cycle=t.cycle,
+            escalated_at=t.escalated_at,
+            followup_note=t.followup_note,
+            complainant_phone=t.complainant_phone,
+            message_id=t.message_id,
+            needs_triage=t.needs_triage,
+            triage_reasons=list(t.triage_reasons),
+            evidence=[
+                EvidenceOut(
+                    id=e.id,
+                    kind=e.kind,
+                    name=e.name,
+                    content_type=e.content_type,
+                    size_bytes=e.size_bytes,
+                    sha256=e.sha256,
+                    added_at=e.added_at,
+                )
+                for e in t.evidence
+            ],
             steps=[
                 StepOut(
                     step=c.step,

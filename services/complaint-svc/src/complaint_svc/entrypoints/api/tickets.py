@@ -1,4 +1,5 @@
-"""Complaint tickets (role ``complaint``): hotline intake, SLA steps, pause and resume."""
+"""Complaint tickets (role ``complaint``): hotline intake, SLA steps, pause and resume,
+follow-up and escalation (COMP-ESCALATE)."""
 
 from __future__ import annotations
 
@@ -22,11 +23,12 @@ from complaint_svc.domain.model import (
     UnknownStep,
 )
 from complaint_svc.entrypoints.api.deps import ContextDep, IdempotencyDep, RuntimeDep
-from complaint_svc.entrypoints.api.schemas import HotlineComplaintIn, TicketOut
+from complaint_svc.entrypoints.api.schemas import FollowUpIn, HotlineComplaintIn, TicketOut
 from complaint_svc.service_layer.tickets import (
     Intake,
     TicketNotFound,
     complete_step,
+    follow_up,
     get_ticket,
     open_ticket,
     pause_ticket,
@@ -164,3 +166,27 @@ async def post_pause(ticket_id: str, ctx: ContextDep, runtime: RuntimeDep) -> Ti
 )
 async def post_resume(ticket_id: str, ctx: ContextDep, runtime: RuntimeDep) -> TicketOut:
     return await _pause_or_resume("resume", ticket_id, ctx, runtime)
+
+
+@router.post(
+    "/{ticket_id}/followup",
+    response_model=TicketOut,
+    responses=ERRORS,
+    summary="Record the satisfaction follow-up: close, or escalate with a new cycle",
+    dependencies=[require_roles(Role.COMPLAINT)],
+)
+async def post_followup(
+    ticket_id: str, body: FollowUpIn, ctx: ContextDep, runtime: RuntimeDep
+) -> TicketOut:
+    """After the result (state ``resolved`` or ``followed_up``; 409 naming the state
+    otherwise). Satisfied: the ticket is closed. Dissatisfied (COMP-ESCALATE): escalated
+    to senior management (``complaint.escalated.v1``) and a new investigation cycle
+    starts now: ``cycle`` +1, the investigate and resolve clocks and their timers restart
+    (the follow-up's from the new result), the previous cycle's timers are cancelled."""
+    with _as_problems(ticket_id):
+        async with runtime.uow() as uow:
+            ticket = await follow_up(
+                ctx, uow, ticket_id, body.satisfied, body.note, runtime.clock.now()
+            )
+            await uow.commit()
+    return TicketOut.of(ticket)
