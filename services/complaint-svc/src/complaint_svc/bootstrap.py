@@ -5,7 +5,7 @@ from collect_common.policy import PolicyBook
 from collect_common.runtime import ServiceRuntime
 from complaint_svc.adapters.tables import metadata
 from complaint_svc.domain.policy import ComplaintPolicy
-from complaint_svc.entrypoints.consumer import HANDLERS, SUBSCRIBE
+from complaint_svc.entrypoints.consumer import SUBSCRIBE, handlers
 from complaint_svc.entrypoints.scheduler import timer_handlers
 from complaint_svc.service_layer.tickets import ComplaintContext, SlaMetrics
 from complaint_svc.settings import Settings
@@ -22,8 +22,9 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> S
         settings=settings,
         metadata=metadata,
         migrations=settings.migrations_dir,
-        handlers=HANDLERS,
+        handlers=handlers(lambda: contexts[0]),
         subscribe=SUBSCRIBE,
+        consumer_group=settings.consumer_group,
         clock=clock,
         timer_handlers=timer_handlers(lambda: contexts[0], clock),
     )
@@ -45,6 +46,7 @@ def complaint_context(runtime: ServiceRuntime, settings: Settings) -> ComplaintC
         uow_factory=runtime.uow,
         policy=policy,
         metrics=SlaMetrics(runtime.registry, runtime.service),
+        clock=runtime.clock,
     )
     runtime.complaint_context = ctx  # type: ignore[attr-defined]
     return ctx

@@ -20,3 +20,7 @@ class Settings(ServiceSettings):
     policy_contract: str = Field(
         default="default", description="Which contract's policy version this deployment uses"
     )
+    consumer_group: str | None = Field(
+        default=None,
+        description="Kafka consumer group of the event handlers; none: the service name",
+    )

@@ -58,6 +58,12 @@ class TicketRepository:
         found: str | None = (await self.session.execute(query)).scalar_one_or_none()
         return found
 
+    async def id_by_call_id(self, call_id: str) -> str | None:
+        """The ticket opened from a complaint reported in the call ``call_id``, if any."""
+        query = select(tickets.c.id).where(tickets.c.call_id == call_id)
+        found: str | None = (await self.session.execute(query)).scalar_one_or_none()
+        return found
+
     async def get(self, ticket_id: str, *, for_update: bool = False) -> Ticket | None:
         query = select(tickets).where(tickets.c.id == ticket_id)
         if for_update:
@@ -118,6 +124,8 @@ class TicketRepository:
             message_id=row["message_id"],
             needs_triage=bool(row["needs_triage"]),
             triage_reasons=list(json.loads(row["triage_reasons"] or "[]")),
+            debtor_id=row["debtor_id"],
+            call_id=row["call_id"],
             evidence=[Evidence(**{k: r[k] for k in _EVIDENCE_FIELDS}) for r in evidence_rows],
         )
 
@@ -158,10 +166,22 @@ def _row(ticket: Ticket) -> dict[str, Any]:
         "triage_reasons": json.dumps(ticket.triage_reasons, ensure_ascii=False)
         if ticket.triage_reasons
         else None,
+        "debtor_id": ticket.debtor_id,
+        "call_id": ticket.call_id,
     }
 
 
-_EVIDENCE_FIELDS = ("id", "kind", "name", "content_type", "size_bytes", "sha256", "added_at")
+_EVIDENCE_FIELDS = (
+    "id",
+    "kind",
+    "name",
+    "content_type",
+    "size_bytes",
+    "sha256",
+    "added_at",
+    "recording_uri",
+    "call_id",
+)
 
 
 def _evidence_row(item: Evidence) -> dict[str, Any]:

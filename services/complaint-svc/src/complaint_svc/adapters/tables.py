@@ -5,7 +5,17 @@ The complainant's name and contact and the complaint's content are stored only
 encrypted (SEC-PII, ``EncryptedText``).
 """
 
-from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+)
 
 from collect_common.db import UtcDateTime, new_metadata
 from collect_common.security.crypto import EncryptedText
@@ -51,6 +61,10 @@ tickets = Table(
     Column("message_id", String(300), nullable=True, unique=True),
     Column("needs_triage", Boolean, nullable=False, server_default="false"),
     Column("triage_reasons", Text, nullable=True),
+    # COMP-RECORD from contact events: the debtor, and the call the complaint was reported
+    # in (one ticket per call, unique)
+    Column("debtor_id", String(64), nullable=True, index=True),
+    Column("call_id", String(64), nullable=True, unique=True),
 )
 
 evidence = Table(
@@ -61,9 +75,12 @@ evidence = Table(
     Column("kind", String(16), nullable=False),
     Column("name", EncryptedText(aad="complaint_evidence.name"), nullable=True),
     Column("content_type", String(128), nullable=True),
-    Column("size_bytes", BigInteger, nullable=False),
-    Column("sha256", String(64), nullable=False),
+    Column("size_bytes", BigInteger, nullable=True),  # None: a recording held elsewhere
+    Column("sha256", String(64), nullable=True),
     Column("added_at", UtcDateTime, nullable=False),
+    # a call recording (COMP-SLA-EVIDENCE): where it is kept, and the call it is of
+    Column("recording_uri", Text, nullable=True),
+    Column("call_id", String(64), nullable=True),
 )
 
 ticket_steps = Table(
@@ -78,4 +95,28 @@ ticket_steps = Table(
     Column("warned_first_at", UtcDateTime, nullable=True),
     Column("warned_second_at", UtcDateTime, nullable=True),
     Column("breached_at", UtcDateTime, nullable=True),
+)
+
+# -- the read model fed by case.events and contact.events (ids and URIs only) -----------
+
+known_cases = Table(
+    "complaint_known_cases",
+    metadata,
+    Column("case_id", String(64), primary_key=True),
+    Column("debtor_id", String(64), nullable=False, index=True),
+    Column("bank_id", String(64), nullable=True),
+    Column("agent_id", String(64), nullable=True),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+recordings = Table(
+    "complaint_recordings",
+    metadata,
+    Column("call_id", String(64), primary_key=True),
+    Column("debtor_id", String(64), nullable=False),
+    Column("case_id", String(64), nullable=True),
+    Column("agent_id", String(64), nullable=True),
+    Column("recording_uri", Text, nullable=False),
+    Column("recorded_at", UtcDateTime, nullable=False),
+    Index("ix_complaint_recordings_debtor_recorded", "debtor_id", "recorded_at"),
 )

@@ -166,12 +166,14 @@ class Evidence:
     """A piece of evidence filed with the ticket: what it is, its size and its SHA-256."""
 
     id: str
-    kind: str  # "email" (the raw message), "attachment"
+    kind: str  # "email" (the raw message), "attachment", "recording" (a call's)
     name: str | None
     content_type: str | None
-    size_bytes: int
-    sha256: str
+    size_bytes: int | None  # None: a recording kept by the dialer, referenced by URI
+    sha256: str | None
     added_at: datetime
+    recording_uri: str | None = None
+    call_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -220,6 +222,8 @@ class Ticket:
     message_id: str | None = None
     needs_triage: bool = False
     triage_reasons: list[str] = field(default_factory=list)
+    debtor_id: str | None = None
+    call_id: str | None = None  # contact channel: the call it was reported in (unique)
     evidence: list[Evidence] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 

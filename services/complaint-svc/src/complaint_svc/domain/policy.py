@@ -65,6 +65,14 @@ class ComplaintPolicy(Policy):
         ge=65536,
     )
 
+    # rule: COMP-SLA-EVIDENCE (the debtor's call recordings filed with a new ticket)
+    evidence_recording_days: int = rule(
+        "COMP-SLA-EVIDENCE",
+        "Days of the debtor's call recordings attached to a new ticket as evidence",
+        default=30,
+        ge=0,
+    )
+
     @model_validator(mode="after")
     def _warnings_ascend(self) -> Self:
         if not self.warning_first_percent < self.warning_second_percent:

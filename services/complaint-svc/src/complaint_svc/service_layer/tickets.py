@@ -25,15 +25,17 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from collect_common import timers
+from collect_common.clock import Clock, SystemClock
 from collect_common.db import UnitOfWork
 from collect_common.timers import Timer
+from complaint_svc.adapters.read_model import ReadModel
 from complaint_svc.adapters.repository import TicketRepository
 from complaint_svc.domain.model import (
     RESTARTED,
@@ -76,6 +78,7 @@ class ComplaintContext:
     uow_factory: Callable[[], UnitOfWork]
     policy: ComplaintPolicy
     metrics: SlaMetrics
+    clock: Clock = field(default_factory=SystemClock)
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,23 @@ class Intake:
     message_id: str | None = None  # e-mail: one ticket per message (unique)
     triage_reasons: tuple[str, ...] = ()  # e-mail that could not be read: filed for triage
     evidence: tuple[Evidence, ...] = ()
+    debtor_id: str | None = None
+    call_id: str | None = None  # contact channel: one ticket per call (unique)
+
+
+def recording_evidence(uri: str, call_id: str | None, now: datetime) -> Evidence:
+    """A call recording as evidence: referenced by its URI (the dialer keeps the audio)."""
+    return Evidence(
+        id=str(uuid.uuid4()),
+        kind="recording",
+        name=None,
+        content_type=None,
+        size_bytes=None,
+        sha256=None,
+        added_at=now,
+        recording_uri=uri,
+        call_id=call_id,
+    )
 
 
 def new_number(now: datetime) -> str:
@@ -134,7 +154,26 @@ def _keys(ticket: Ticket, steps: Iterable[str]) -> list[str]:
 async def open_ticket(
     ctx: ComplaintContext, uow: UnitOfWork, intake: Intake, now: datetime
 ) -> Ticket:
-    """Accept a complaint: the ticket, and every step's warning and breach timers."""
+    """Accept a complaint: the ticket, and every step's warning and breach timers.
+
+    The read model links it: a known case gives the debtor (and the agent, when the
+    intake names none); the debtor's recordings of the last
+    ``evidence_recording_days`` are attached as evidence (COMP-SLA-EVIDENCE)."""
+    read_model = ReadModel(uow.session)
+    debtor_id, agent_id = intake.debtor_id, intake.agent_id
+    if intake.case_id is not None and (debtor_id is None or agent_id is None):
+        known = await read_model.case(intake.case_id)
+        if known is not None:
+            debtor_id = debtor_id or known.debtor_id
+            agent_id = agent_id or known.agent_id
+    evidence = list(intake.evidence)
+    if debtor_id is not None:
+        since = now - timedelta(days=ctx.policy.evidence_recording_days)
+        attached = {e.recording_uri for e in evidence if e.recording_uri}
+        for rec in await read_model.recordings_of(debtor_id, since):
+            if rec.recording_uri not in attached:
+                attached.add(rec.recording_uri)
+                evidence.append(recording_evidence(rec.recording_uri, rec.call_id, now))
     ticket = Ticket.accept(
         id=str(uuid.uuid4()),
         number=new_number(now),
@@ -144,7 +183,7 @@ async def open_ticket(
         complainant_contact=intake.complainant_contact,
         content=intake.content,
         case_id=intake.case_id,
-        agent_id=intake.agent_id,
+        agent_id=agent_id,
         now=now,
         policy=ctx.policy,
     )
@@ -152,7 +191,9 @@ async def open_ticket(
     ticket.message_id = intake.message_id
     ticket.triage_reasons = list(intake.triage_reasons)
     ticket.needs_triage = bool(intake.triage_reasons)
-    ticket.evidence = list(intake.evidence)
+    ticket.debtor_id = debtor_id
+    ticket.call_id = intake.call_id
+    ticket.evidence = evidence
     await TicketRepository(uow.session).add(ticket)
     alerts = [a for c in ticket.running_steps() for a in alerts_for(c, ctx.policy)]
     await schedule_alerts(uow.session, ticket, alerts, now)

@@ -44,12 +44,14 @@ class StepOut(BaseModel):
 
 class EvidenceOut(BaseModel):
     id: str
-    kind: str = Field(examples=["email", "attachment"])
+    kind: str = Field(examples=["email", "attachment", "recording"])
     name: str | None
     content_type: str | None
-    size_bytes: int
-    sha256: str
+    size_bytes: int | None
+    sha256: str | None
     added_at: datetime
+    recording_uri: str | None = None
+    call_id: str | None = None
 
 
 class FollowUpIn(BaseModel):
@@ -70,6 +72,8 @@ class TicketOut(BaseModel):
     content: str
     case_id: str | None
     agent_id: str | None
+    debtor_id: str | None = Field(default=None, description="From the case read model")
+    call_id: str | None = Field(default=None, description="Contact intake: the call")
     accepted_at: datetime
     updated_at: datetime
     paused: bool
@@ -99,6 +103,8 @@ class TicketOut(BaseModel):
             content=t.content,
             case_id=t.case_id,
             agent_id=t.agent_id,
+            debtor_id=t.debtor_id,
+            call_id=t.call_id,
             accepted_at=t.accepted_at,
             updated_at=t.updated_at,
             paused=t.paused,
@@ -121,6 +127,8 @@ class TicketOut(BaseModel):
                     size_bytes=e.size_bytes,
                     sha256=e.sha256,
                     added_at=e.added_at,
+                    recording_uri=e.recording_uri,
+                    call_id=e.call_id,
                 )
                 for e in t.evidence
             ],

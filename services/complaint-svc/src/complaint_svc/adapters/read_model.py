@@ -1,0 +1,109 @@
+"""The read model fed by case.events and contact.events: which debtor (and bank, and agent)
+a case is, and the debtor's call recordings kept for evidence (ids and URIs only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from collect_common.db import dialect_insert
+from complaint_svc.adapters.tables import known_cases, recordings
+
+
+@dataclass(frozen=True)
+class KnownCase:
+    case_id: str
+    debtor_id: str
+    bank_id: str | None
+    agent_id: str | None
+
+
+@dataclass(frozen=True)
+class Recording:
+    call_id: str
+    debtor_id: str
+    case_id: str | None
+    agent_id: str | None
+    recording_uri: str
+    recorded_at: datetime
+
+
+class ReadModel:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    async def case_seen(
+        self,
+        case_id: str,
+        debtor_id: str,
+        at: datetime,
+        *,
+        bank_id: str | None = None,
+        agent_id: str | None = None,
+    ) -> None:
+        """Record the case (insert, or fill in what this event tells: bank, agent)."""
+        values: dict[str, object] = {"debtor_id": debtor_id, "updated_at": at}
+        if bank_id is not None:
+            values["bank_id"] = bank_id
+        if agent_id is not None:
+            values["agent_id"] = agent_id
+        stmt = dialect_insert(self.session, known_cases).values(case_id=case_id, **values)
+        await self.session.execute(
+            stmt.on_conflict_do_update(index_elements=[known_cases.c.case_id], set_=values)
+        )
+
+    async def case(self, case_id: str) -> KnownCase | None:
+        row = (
+            (
+                await self.session.execute(
+                    select(known_cases).where(known_cases.c.case_id == case_id)
+                )
+            )
+            .mappings()
+            .one_or_none()
+        )
+        if row is None:
+            return None
+        return KnownCase(row["case_id"], row["debtor_id"], row["bank_id"], row["agent_id"])
+
+    async def agent_moved(self, case_id: str, agent_id: str, at: datetime) -> None:
+        await self.session.execute(
+            update(known_cases)
+            .where(known_cases.c.case_id == case_id)
+            .values(agent_id=agent_id, updated_at=at)
+        )
+
+    async def add_recording(self, rec: Recording) -> None:
+        """Keep a call's recording (once per call, whatever is redelivered)."""
+        stmt = dialect_insert(self.session, recordings).values(
+            call_id=rec.call_id,
+            debtor_id=rec.debtor_id,
+            case_id=rec.case_id,
+            agent_id=rec.agent_id,
+            recording_uri=rec.recording_uri,
+            recorded_at=rec.recorded_at,
+        )
+        await self.session.execute(stmt.on_conflict_do_nothing(index_elements=["call_id"]))
+
+    async def recordings_of(self, debtor_id: str, since: datetime) -> list[Recording]:
+        """The debtor's recordings made since ``since``, oldest first."""
+        query = (
+            select(recordings)
+            .where(recordings.c.debtor_id == debtor_id, recordings.c.recorded_at >= since)
+            .order_by(recordings.c.recorded_at, recordings.c.call_id)
+        )
+        rows = (await self.session.execute(query)).mappings().all()
+        return [
+            Recording(
+                call_id=r["call_id"],
+                debtor_id=r["debtor_id"],
+                case_id=r["case_id"],
+                agent_id=r["agent_id"],
+                recording_uri=r["recording_uri"],
+                recorded_at=r["recorded_at"],
+            )
+            for r in rows
+        ]
