@@ -4,10 +4,24 @@
 seen, by debtor and event time, so a restart or a partition rebalance rebuilds
 nothing in memory and a late event lands where it belongs. ``alerts`` is QA's work
 list; one row per breach (unique per kind, debtor and window start). ``violations``,
-``sanctions`` and ``exams`` are the sanction ladder (QA-SANCTION).
+``sanctions`` and ``exams`` are the sanction ladder (QA-SANCTION). ``contact_events.bucket`` is the
+record's delinquency bucket when the event carried one (else none: sampled as
+``"unknown"``). ``sample_weeks`` and ``sample_picks`` are the verifiable weekly sample
+(QA-SAMPLE): the committed seed (secret until drawn) and the drawn records.
 """
 
-from sqlalchemy import Boolean, Column, Index, Numeric, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from collect_common.db import UtcDateTime, new_metadata
 
@@ -23,7 +37,9 @@ contact_events = Table(
     Column("agent_id", String(64), nullable=True),
     Column("channel", String(16), nullable=False),
     Column("at", UtcDateTime, nullable=False),
+    Column("bucket", String(8), nullable=True),
     Index("ix_contact_events_debtor_id_at", "debtor_id", "at"),
+    Index("ix_contact_events_at", "at"),
 )
 
 alerts = Table(
@@ -92,4 +108,41 @@ exams = Table(
     Column("recorded_by", String(200), nullable=False),
     Column("recorded_at", UtcDateTime, nullable=False),
     Index("ix_exams_agent_id_recorded_at", "agent_id", "recorded_at"),
+)
+
+# QA-SAMPLE: one row per committed week; the seed stays secret until the draw reveals it.
+sample_weeks = Table(
+    "sample_weeks",
+    metadata,
+    Column("week", String(8), primary_key=True),  # ISO week, e.g. 2026-W49
+    Column("starts_at", UtcDateTime, nullable=False),
+    Column("ends_at", UtcDateTime, nullable=False),
+    Column("seed", String(64), nullable=False),  # hex; secret until revealed_at
+    Column("commitment", String(64), nullable=False),  # SHA-256 of the seed, hex
+    Column("committed_by", String(200), nullable=False),
+    Column("committed_at", UtcDateTime, nullable=False),
+    Column("rate", Numeric(5, 4), nullable=True),
+    Column("allocation", String(16), nullable=True),
+    Column("population", Text, nullable=True),  # JSON {"bucket/channel": N}
+    Column("sizes", Text, nullable=True),  # JSON {"bucket/channel": n} (random part)
+    Column("drawn_by", String(200), nullable=True),
+    Column("revealed_at", UtcDateTime, nullable=True),
+)
+
+sample_picks = Table(
+    "sample_picks",
+    metadata,
+    Column(
+        "week",
+        String(8),
+        ForeignKey("sample_weeks.week", name="fk_sample_picks_week_sample_weeks"),
+        primary_key=True,
+    ),
+    Column("record_id", String(64), primary_key=True),  # contact_events.event_id
+    Column("bucket", String(8), nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("score", String(64), nullable=False),  # HMAC-SHA256, hex
+    Column("risk", Boolean, nullable=False),
+    Column("agent_id", String(64), nullable=True),
+    Column("position", Integer, nullable=False),
 )

@@ -19,6 +19,14 @@ Defaults (a bank contract's policy file may override any of them):
   violation, the next step is suspension with ``retraining_days`` (7) of retraining.
   Reinstatement needs a passed exam recorded after the suspension, and the retraining
   period over.
+- QA-SAMPLE: each ISO week (Monday 00:00 to Monday 00:00 in ``sample_timezone``,
+  Asia/Shanghai) ``sample_rate`` (5 %, allowed 5–10 %) of the week's contact records are
+  drawn, stratified by (bucket, channel), with ``sample_allocation`` (proportional or
+  Neyman). ``sample_weights`` multiply a stratum's share ("bucket/channel" -> weight,
+  default 1): M1 calls and M3/M3+ letters and visits weigh 2. Neyman uses
+  ``sample_defect_estimates`` ("bucket/channel" -> expected defect rate, 0.5 when
+  none). ``sample_risk_per_agent`` (5) records of each agent with an alert in the week
+  are added on top as risk picks. See ``qa_svc.domain.sampling``.
 """
 
 from __future__ import annotations
@@ -88,7 +96,58 @@ class QaPolicy(Policy):
         "QA-SANCTION", "Retraining period of a suspension, days", default=7, ge=1, le=365
     )
 
-    @field_validator("default_timezone")
+    sample_rate: Decimal = rule(
+        "QA-SAMPLE",
+        "Share of the week's contact records drawn at random",
+        default=Decimal("0.05"),
+        ge=Decimal("0.05"),
+        le=Decimal("0.10"),
+    )
+    sample_allocation: Literal["proportional", "neyman"] = rule(
+        "QA-SAMPLE", "How the sample is spread over the strata", default="proportional"
+    )
+    sample_weights: dict[str, float] = rule(
+        "QA-SAMPLE",
+        "Weight multiplying a stratum's share, by 'bucket/channel' (others weigh 1)",
+        default_factory=lambda: {
+            "M1/call": 2.0,
+            "M3/letter": 2.0,
+            "M3/visit": 2.0,
+            "M3+/letter": 2.0,
+            "M3+/visit": 2.0,
+        },
+    )
+    sample_defect_estimates: dict[str, float] = rule(
+        "QA-SAMPLE",
+        "Expected defect rate by 'bucket/channel' for Neyman allocation (others 0.5)",
+        default_factory=dict,
+    )
+    sample_risk_per_agent: int = rule(
+        "QA-SAMPLE",
+        "Records of each agent with an alert in the week added as risk picks",
+        default=5,
+        ge=0,
+        le=100,
+    )
+    sample_timezone: str = rule(
+        "QA-SAMPLE", "Time zone of the sampling week's boundaries", default="Asia/Shanghai"
+    )
+
+    @field_validator("sample_weights")
+    @classmethod
+    def _positive_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        if any(w <= 0 for w in value.values()):
+            raise ValueError("stratum weights must be positive")
+        return value
+
+    @field_validator("sample_defect_estimates")
+    @classmethod
+    def _rates(cls, value: dict[str, float]) -> dict[str, float]:
+        if any(not 0 <= p <= 1 for p in value.values()):
+            raise ValueError("defect estimates must be between 0 and 1")
+        return value
+
+    @field_validator("default_timezone", "sample_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         try:

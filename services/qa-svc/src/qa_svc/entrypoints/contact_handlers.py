@@ -31,6 +31,7 @@ def contact_handlers(live: Callable[[], LiveRules], clock: Clock) -> dict[str, H
             channel=event.channel,
             at=event.attempted_at,
             timezone=getattr(event, "debtor_timezone", None),
+            bucket=getattr(event, "bucket", None),  # QA-SAMPLE; none: "unknown" at the draw
         )
         await contact_attempted(ctx.uow, live(), contact, clock.now())
 

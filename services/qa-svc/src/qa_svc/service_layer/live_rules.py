@@ -67,6 +67,7 @@ class Contact:
     channel: str
     at: datetime
     timezone: str | None = None
+    bucket: str | None = None  # QA-SAMPLE stratum, when the event carries one
 
 
 async def contact_attempted(
@@ -87,6 +88,7 @@ async def contact_attempted(
             agent_id=contact.agent_id,
             channel=contact.channel,
             at=contact.at,
+            bucket=contact.bucket,
         )
         .on_conflict_do_nothing()
         .returning(contact_events.c.event_id)

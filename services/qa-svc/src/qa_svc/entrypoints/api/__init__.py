@@ -2,6 +2,6 @@
 
 from fastapi import APIRouter
 
-from qa_svc.entrypoints.api import alerts, sanctions
+from qa_svc.entrypoints.api import alerts, samples, sanctions
 
-ROUTERS: list[APIRouter] = [alerts.router, sanctions.router]
+ROUTERS: list[APIRouter] = [alerts.router, sanctions.router, samples.router]
