@@ -4,6 +4,7 @@ from collect_common.clock import Clock
 from collect_common.policy import PolicyBook
 from collect_common.runtime import ServiceRuntime
 from collect_common.security.webhooks import SqlReplayStore, WebhookVerifier
+from contact_svc.adapters.sms import FileSink, HttpProvider, SmsProvider
 from contact_svc.adapters.tables import metadata
 from contact_svc.domain.policy import ContactPolicy
 from contact_svc.entrypoints.consumer import HANDLERS, SUBSCRIBE
@@ -57,3 +58,16 @@ def dialer_verifier(runtime: ServiceRuntime, settings: Settings) -> WebhookVerif
         runtime.clock,
         replay_store=SqlReplayStore(runtime.sessions),
     )
+
+
+def sms_provider(settings: Settings) -> SmsProvider:
+    """The configured SMS provider; the HTTP gateway needs its URL (checked at start)."""
+    if settings.sms_provider == "http":
+        if not settings.sms_http_url:
+            raise ValueError("sms_http_url: required when sms_provider is http")
+        return HttpProvider(
+            settings.sms_http_url,
+            settings.sms_http_token.get_secret_value(),
+            settings.sms_http_timeout_seconds,
+        )
+    return FileSink(settings.sms_file_path)

@@ -1,8 +1,9 @@
 """Settings of contact-svc: the common ones, plus what this service adds."""
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from collect_common.settings import ServiceSettings
 
@@ -20,3 +21,17 @@ class Settings(ServiceSettings):
     consumer_group: str | None = Field(
         default=None, description="Kafka consumer group of the read model; none: the service name"
     )
+    sms_provider: Literal["file", "http"] = Field(
+        default="file",
+        description="Where SMS go: a JSON-lines file (local default) or the HTTP gateway",
+    )
+    sms_file_path: Path = Field(
+        default=Path("var/sms/outbox.jsonl"), description="The file sink's JSON-lines file"
+    )
+    sms_http_url: str | None = Field(
+        default=None, description="The SMS gateway's send URL (sms_provider=http)"
+    )
+    sms_http_token: SecretStr = Field(
+        default=SecretStr(""), description="Bearer token of the SMS gateway"
+    )
+    sms_http_timeout_seconds: float = Field(default=5.0, gt=0, le=60)

@@ -33,6 +33,23 @@ class ContactDenied(ContactDecisionEvent):
     next_allowed_at: datetime | None = None
 
 
+class SmsSent(ContactDecisionEvent):
+    """An SMS from an approved, filed template (SMS-TEMPLATE) went to the provider.
+    Neither the text nor the phone number travels: only the text's hash."""
+
+    type_name: ClassVar[str] = "contact.sms_sent.v1"
+    message_id: str
+    case_id: str
+    template_id: str
+    template_version: int
+    filing_number: str
+    agent_id: str | None = None
+    text_sha256: str
+    provider: str
+    provider_id: str
+    sent_at: datetime
+
+
 class CallEvent(Event):
     """A call the dialer reported through its signed webhooks (keyed by debtor id)."""
 

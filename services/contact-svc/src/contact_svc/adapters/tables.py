@@ -122,3 +122,49 @@ dialer_deliveries = Table(
     Column("received_at", UtcDateTime, nullable=False),
     UniqueConstraint("call_id", "event", name="uq_dialer_deliveries_call_event"),
 )
+
+# SMS templates (SMS-TEMPLATE): created by ops, each new body a new version; a version is
+# sendable once the bank approved and filed it (filing number).
+sms_templates = Table(
+    "sms_templates",
+    metadata,
+    Column("template_id", String(36), primary_key=True),
+    Column("bank_id", String(64), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+sms_template_versions = Table(
+    "sms_template_versions",
+    metadata,
+    Column("template_id", String(36), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | approved
+    Column("filing_number", String(64), nullable=True),
+    Column("approved_by", String(64), nullable=True),
+    Column("approved_at", UtcDateTime, nullable=True),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# SMS handed to the provider, recorded with the attempt (SMS-WEEKLY-CAP counts attempts).
+# The text itself is not kept: its SHA-256 proves what was sent.
+sms_messages = Table(
+    "sms_messages",
+    metadata,
+    Column("message_id", String(36), primary_key=True),  # = the decision and attempt id
+    Column("debtor_id", String(64), nullable=False),
+    Column("case_id", String(36), nullable=False),
+    Column("template_id", String(36), nullable=False),
+    Column("template_version", Integer, nullable=False),
+    Column("agent_id", String(64), nullable=True),
+    Column("recipient_ref", String(64), nullable=False),  # the debtor id: the provider resolves
+    Column("text_sha256", String(64), nullable=False),
+    Column("provider", String(16), nullable=False),
+    Column("provider_id", String(128), nullable=False),
+    Column("status", String(16), nullable=False),  # sent (accepted by the provider)
+    Column("sent_at", UtcDateTime, nullable=False),
+    Index("ix_sms_messages_debtor_sent_at", "debtor_id", "sent_at"),
+)

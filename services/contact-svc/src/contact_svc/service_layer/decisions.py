@@ -76,8 +76,13 @@ async def decide_contact(
     case_id: str | None = None,
     debtor_id: str | None = None,
     agent_id: str | None = None,
+    record_attempt: bool | None = None,
 ) -> DecisionOutcome:
-    """Decide, record and emit; the caller commits."""
+    """Decide, record and emit; the caller commits.
+
+    An allowed contact is recorded as an attempt when ``record_attempt`` (default: for
+    calls; an SMS counts once it is sent, which ``service_layer.sms`` does).
+    """
     session = uow.session
     if case_id is not None:
         found = await session.scalar(
@@ -125,8 +130,10 @@ async def decide_contact(
         raise UnknownDebtor(debtor_id)
     case, policy, decision = chosen
     decision_id = str(uuid.uuid4())
-    if decision.allowed and channel == "call":
-        # rule: CALL-DAILY-CAP. The allowed call is an attempt from now on.
+    if record_attempt is None:
+        record_attempt = channel == "call"
+    if decision.allowed and record_attempt:
+        # rule: CALL-DAILY-CAP, SMS-WEEKLY-CAP. The allowed contact is an attempt from now on.
         await session.execute(
             insert(contact_attempts).values(
                 id=decision_id,
