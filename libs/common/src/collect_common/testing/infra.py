@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -323,7 +324,7 @@ def _close_all() -> None:
             service.close()
 
 
-class _LocalService:
+class _LocalService(ABC):
     """A process driven by one of the deploy/ scripts, in a data dir we may own."""
 
     name = "service"
@@ -365,8 +366,8 @@ class _LocalService:
         with _live_lock:
             _live.add(self)
 
-    def stop(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def stop(self) -> None: ...
 
     def close(self) -> None:
         """Stop, and delete the data dir when it is a temp dir made here. Idempotent."""
@@ -387,8 +388,8 @@ class _LocalService:
     async def astop(self) -> None:
         await asyncio.to_thread(self.stop)
 
-    def start(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def start(self) -> None: ...
 
 
 class LocalKafka(_LocalService):
