@@ -3,6 +3,11 @@ run, its figures merged into bench/results.json and printed.
 
 - bench/bus.py: the event bus (outbox relay, idempotent consumer) against raw aiokafka.
 - bench/case_import.py: bulk intake through case-svc's HTTP API against PostgreSQL COPY.
+- bench/contact_decision.py: pre-dial decisions over HTTP against a bare FastAPI endpoint.
+- bench/sla_timers.py: one scheduler tick with 1,000,000 pending vs 10,000 (cost follows
+  what is due), and firing lag at 1,000 timers due per second.
+- bench/qa_rules.py: live QA rules through the idempotent consumer against a raw
+  aiokafka consume-and-decode loop.
 
 `python bench/run.py [bus] [case_import]` runs the ones named (default: all of them); each
 module also runs alone (`python bench/case_import.py`). Kafka and PostgreSQL:
@@ -22,7 +27,7 @@ from typing import Any
 
 from collect_common.testing.infra import resolve_kafka, resolve_postgres
 
-MODULES = ("bus", "case_import")
+MODULES = ("bus", "case_import", "contact_decision", "sla_timers", "qa_rules")
 RESULTS = Path(__file__).with_name("results.json")
 
 
@@ -57,7 +62,8 @@ def main(names: list[str] | None = None) -> int:
             results.update(asyncio.run(module.bench(kafka.bootstrap, pg.url)))
     merge_results(results)
     for name, figures in results.items():
-        print(f"{name}: ratio {figures['ratio']} (goal >= {figures['goal']})  {figures}")
+        direction = "<=" if figures.get("goal_kind") == "max" else ">="
+        print(f"{name}: ratio {figures['ratio']} (goal {direction} {figures['goal']})  {figures}")
     print(f"written to {RESULTS}")
     return 0
 
