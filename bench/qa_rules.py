@@ -47,6 +47,7 @@ from collect_common.testing.infra import async_url, create_database
 from qa_svc.adapters.tables import alerts
 from qa_svc.bootstrap import bootstrap
 from qa_svc.entrypoints.consumer import handlers
+from qa_svc.service_layer.live_rules import LiveRules
 from qa_svc.settings import MIGRATIONS, Settings
 
 N = int(os.environ.get("QA_RULES_EVENTS", "200000"))
@@ -198,7 +199,7 @@ async def rules_consume(
         bootstrap=bootstrap_servers,
         uow_factory=runtime.uow,
         processed=runtime.processed,
-        handlers=handlers(lambda: runtime.live_rules, runtime.clock),  # type: ignore[attr-defined]
+        handlers=handlers(lambda: runtime.context_of(LiveRules), runtime.clock),
         clock=runtime.clock,
         max_batch=500,
     )

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from prometheus_client import CollectorRegistry
@@ -36,6 +36,8 @@ from collect_common.security.crypto import FieldCipher, set_field_cipher
 from collect_common.settings import ServiceSettings
 from collect_common.timers import TIMERS, TimerHandler, TimerScheduler
 from collect_common.web.auth import Authenticator
+
+C = TypeVar("C")
 
 log = structlog.get_logger("collect_common.runtime")
 
@@ -117,8 +119,17 @@ class ServiceRuntime:
                 metrics_registry=self.registry,
                 service=self.service,
             )
+        self.context: object | None = None
+        """The service's own command dependencies (policy, metrics...), set once by its
+        bootstrap; handlers built before it exists read it through :meth:`context_of`."""
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+
+    def context_of(self, kind: type[C]) -> C:
+        """The service's context, checked to be a ``kind``."""
+        if not isinstance(self.context, kind):
+            raise RuntimeError(f"{self.service}: no {kind.__name__} context was set")
+        return self.context
 
     def uow(self) -> UnitOfWork:
         return UnitOfWork(

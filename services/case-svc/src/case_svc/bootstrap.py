@@ -22,7 +22,6 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> S
     scheduler (``runtime.scheduler``)."""
     settings = settings or Settings()
     clock = clock or SystemClock()
-    contexts: list[CaseContext] = []  # the handlers' context, made once the runtime exists
     runtime = ServiceRuntime(
         settings=settings,
         metadata=metadata,
@@ -30,9 +29,9 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> S
         handlers=HANDLERS,
         subscribe=SUBSCRIBE,
         clock=clock,
-        timer_handlers=timer_handlers(lambda: contexts[0], clock),
+        timer_handlers=timer_handlers(lambda: runtime.context_of(CaseContext), clock),
     )
-    contexts.append(case_context(runtime, settings))
+    runtime.context = case_context(runtime, settings)
     return runtime
 
 

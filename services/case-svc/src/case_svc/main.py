@@ -3,9 +3,10 @@
 from fastapi import FastAPI
 
 from case_svc.adapters.tables import idempotency_keys
-from case_svc.bootstrap import bootstrap, case_context
+from case_svc.bootstrap import bootstrap
 from case_svc.entrypoints.api import ROUTERS
 from case_svc.entrypoints.feed_pusher import attach_feed_pusher
+from case_svc.service_layer.intake import CaseContext
 from case_svc.settings import Settings
 from collect_common.clock import Clock
 from collect_common.web.app import create_app as build_app
@@ -37,7 +38,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     app = build_app(
         runtime, title="case-svc", description=DESCRIPTION, routers=ROUTERS, openapi_tags=TAGS
     )
-    app.state.case_context = case_context(runtime, settings)
+    app.state.case_context = runtime.context_of(CaseContext)
     app.state.idempotency_keys = IdempotencyKeys(idempotency_keys, runtime.clock)
     attach_feed_pusher(app, runtime, settings)  # CASE-FEEDBACK push, when a URL is set
     return app

@@ -14,11 +14,12 @@ import pytest
 from sqlalchemy import select, text
 
 from case_svc.adapters.tables import cases, idempotency_keys
-from case_svc.bootstrap import bootstrap, case_context
+from case_svc.bootstrap import bootstrap
 from case_svc.entrypoints.api import ROUTERS, agents, case_actions
 from case_svc.entrypoints.qa_handlers import QA_HANDLERS
 from case_svc.main import DESCRIPTION, TAGS
 from case_svc.service_layer.assignment import run_assignment
+from case_svc.service_layer.intake import CaseContext
 from case_svc.settings import Settings
 from collect_common.bus.consumer import HandlerContext
 from collect_common.clock import FrozenClock
@@ -59,7 +60,7 @@ async def api(pg_url: str, clock: FrozenClock) -> AsyncIterator[httpx.AsyncClien
         routers=[*ROUTERS, *extra],
         openapi_tags=[*TAGS, {"name": "agents", "description": "Agents and assignment"}],
     )
-    app.state.case_context = case_context(runtime, settings)
+    app.state.case_context = runtime.context_of(CaseContext)
     app.state.idempotency_keys = IdempotencyKeys(idempotency_keys, runtime.clock)
     async with (
         app.router.lifespan_context(app),

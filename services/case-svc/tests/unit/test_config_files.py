@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from case_svc.bootstrap import bootstrap, case_context
+from case_svc.bootstrap import bootstrap
 from case_svc.domain.strategy import DEFAULT_STRATEGY, Track
+from case_svc.service_layer.intake import CaseContext
 from case_svc.settings import Settings
 from collect_common.policy import PolicyError
 
@@ -36,7 +37,7 @@ def test_a_contracts_policy_and_strategy_table_are_loaded_from_files(tmp_path: P
     strategy.write_text(json.dumps(table))
 
     settings = _settings(tmp_path, policy_file=policy, strategy_file=strategy)
-    ctx = case_context(bootstrap(settings), settings)
+    ctx = bootstrap(settings).context_of(CaseContext)
 
     assert (ctx.policy.version, ctx.policy.m1_max_days) == ("2026-11", 25)
     assert ctx.strategy.version == "bank-a-7" and ctx.strategy.default_track is Track.FIRM
@@ -47,4 +48,4 @@ def test_a_bad_policy_file_stops_the_service_naming_the_field_and_rule(tmp_path:
     policy.write_text('[[policies]]\ncontract = "default"\nm1_max_days = "soon"\n')
     settings = _settings(tmp_path, policy_file=policy)
     with pytest.raises(PolicyError, match=r"m1_max_days \(rule CASE-BUCKET\)"):
-        case_context(bootstrap(settings), settings)
+        bootstrap(settings)

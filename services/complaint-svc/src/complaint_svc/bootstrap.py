@@ -14,30 +14,26 @@ from complaint_svc.settings import Settings
 def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> ServiceRuntime:
     """The runtime, with the SLA timers (COMP-SLA-*) on its scheduler (``runtime.scheduler``).
 
-    The complaint context is on ``runtime.complaint_context`` once built."""
+    Its complaint context is ``runtime.context``."""
     settings = settings or Settings()
     clock = clock or SystemClock()
-    contexts: list[ComplaintContext] = []  # the handlers' context, made once the runtime exists
     runtime = ServiceRuntime(
         settings=settings,
         metadata=metadata,
         migrations=settings.migrations_dir,
-        handlers=handlers(lambda: contexts[0]),
+        handlers=handlers(lambda: runtime.context_of(ComplaintContext)),
         subscribe=SUBSCRIBE,
         consumer_group=settings.consumer_group,
         clock=clock,
-        timer_handlers=timer_handlers(lambda: contexts[0], clock),
+        timer_handlers=timer_handlers(lambda: runtime.context_of(ComplaintContext), clock),
     )
-    contexts.append(complaint_context(runtime, settings))
+    runtime.context = complaint_context(runtime, settings)
     return runtime
 
 
 def complaint_context(runtime: ServiceRuntime, settings: Settings) -> ComplaintContext:
     """Units of work, the policy in force (a bank contract's file, else the defaults) and the
-    SLA metrics on the runtime's registry; made once per runtime."""
-    existing = getattr(runtime, "complaint_context", None)
-    if isinstance(existing, ComplaintContext):
-        return existing
+    SLA metrics on the runtime's registry (call once per runtime: bootstrap does)."""
     policy = ComplaintPolicy()
     if settings.policy_file is not None:
         book = PolicyBook.load(ComplaintPolicy, settings.policy_file)
@@ -48,5 +44,4 @@ def complaint_context(runtime: ServiceRuntime, settings: Settings) -> ComplaintC
         metrics=SlaMetrics(runtime.registry, runtime.service),
         clock=runtime.clock,
     )
-    runtime.complaint_context = ctx  # type: ignore[attr-defined]
     return ctx

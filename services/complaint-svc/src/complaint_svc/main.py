@@ -7,8 +7,9 @@ from collect_common.web.app import create_app as build_app
 from collect_common.web.app import serve
 from collect_common.web.idempotency import IdempotencyKeys
 from complaint_svc.adapters.tables import idempotency_keys
-from complaint_svc.bootstrap import bootstrap, complaint_context
+from complaint_svc.bootstrap import bootstrap
 from complaint_svc.entrypoints.api import ROUTERS
+from complaint_svc.service_layer.tickets import ComplaintContext
 from complaint_svc.settings import Settings
 
 DESCRIPTION = (
@@ -32,7 +33,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         routers=ROUTERS,
         openapi_tags=TAGS,
     )
-    app.state.complaint_context = complaint_context(runtime, settings)
+    app.state.complaint_context = runtime.context_of(ComplaintContext)
     app.state.idempotency_keys = IdempotencyKeys(idempotency_keys, runtime.clock)
     return app
 

@@ -12,21 +12,18 @@ from qa_svc.settings import Settings
 
 def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> ServiceRuntime:
     """The runtime; its consumer runs the live rules with the configured policy and
-    counts alerts on the runtime's registry (``runtime.live_rules``)."""
+    counts alerts on the runtime's registry (``runtime.context_of(LiveRules)``)."""
     settings = settings or Settings()
     clock = clock or SystemClock()
-    lives: list[LiveRules] = []  # made once the runtime (and its registry) exists
     runtime = ServiceRuntime(
         settings=settings,
         metadata=metadata,
         migrations=settings.migrations_dir,
-        handlers=handlers(lambda: lives[0], clock),
+        handlers=handlers(lambda: runtime.context_of(LiveRules), clock),
         subscribe=SUBSCRIBE,
         clock=clock,
     )
-    live = LiveRules(qa_policy(settings, runtime), AlertMetrics(runtime.registry))
-    lives.append(live)
-    runtime.live_rules = live  # type: ignore[attr-defined]
+    runtime.context = LiveRules(qa_policy(settings, runtime), AlertMetrics(runtime.registry))
     return runtime
 
 

@@ -19,6 +19,7 @@ from collect_common.testing.probe import wait_until
 from qa_svc.adapters.tables import alerts
 from qa_svc.entrypoints.consumer import handlers
 from qa_svc.main import create_app
+from qa_svc.service_layer.live_rules import LiveRules
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 
@@ -37,7 +38,7 @@ async def test_calls_over_the_limit_on_kafka_raise_exactly_one_alert(
             bootstrap=kafka_bootstrap,
             uow_factory=runtime.uow,
             processed=runtime.processed,
-            handlers=handlers(lambda: runtime.live_rules, clock),
+            handlers=handlers(lambda: runtime.context_of(LiveRules), clock),
             clock=clock,
         )
         producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)

@@ -18,6 +18,7 @@ from collect_common.settings import DEV_API_KEYS, DEV_TOKEN_SECRET
 from qa_svc.adapters.tables import alerts
 from qa_svc.entrypoints.consumer import handlers
 from qa_svc.main import create_app
+from qa_svc.service_layer.live_rules import LiveRules
 
 pytestmark = pytest.mark.postgres
 H = timedelta(hours=1)
@@ -33,7 +34,7 @@ async def running(pg_url: str, clock: FrozenClock) -> AsyncIterator[tuple[Any, A
 
 
 def _handlers(runtime: Any, clock: FrozenClock) -> dict[str, Any]:
-    return handlers(lambda: runtime.live_rules, clock)
+    return handlers(lambda: runtime.context_of(LiveRules), clock)
 
 
 async def _count(runtime: Any) -> int:

@@ -23,6 +23,7 @@ from qa_svc.adapters.tables import contact_events, sample_picks
 from qa_svc.domain import sampling
 from qa_svc.entrypoints.consumer import handlers
 from qa_svc.main import create_app
+from qa_svc.service_layer.live_rules import LiveRules
 
 pytestmark = pytest.mark.postgres
 
@@ -83,7 +84,7 @@ async def test_commit_before_the_week_draw_after_it_and_the_auditor_recomputes(
 
         # the week: contacts on several channels, one agent breaching the call limit
         clock.set(STARTS + timedelta(hours=2))
-        h = handlers(lambda: runtime.live_rules, clock)
+        h = handlers(lambda: runtime.context_of(LiveRules), clock)
         channels = ["call", "call", "call", "sms", "letter", "visit"]
         for i in range(120):
             at = STARTS + timedelta(hours=2 + i)
@@ -138,7 +139,7 @@ async def test_commit_before_the_week_draw_after_it_and_the_auditor_recomputes(
             for r in rows
         ]
         assert sampling.verify(seed, published, records, got["random_ids"])
-        policy = runtime.live_rules.policy
+        policy = runtime.context_of(LiveRules).policy
         again_drawn = sampling.sample(
             seed, records, policy.sample_rate, weights=policy.sample_weights
         )

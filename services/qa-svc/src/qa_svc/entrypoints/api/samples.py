@@ -19,6 +19,7 @@ from collect_common.web.auth import require_roles
 from collect_common.web.problems import ProblemError
 from qa_svc.domain.policy import QaPolicy
 from qa_svc.domain.sampling import RULE
+from qa_svc.service_layer.live_rules import LiveRules
 from qa_svc.service_layer.sampling import (
     WEEK,
     SampleRefused,
@@ -44,7 +45,7 @@ READERS = [require_roles(Role.QA, Role.AUDITOR)]
 
 
 def _policy(runtime: ServiceRuntime) -> QaPolicy:
-    policy: QaPolicy = runtime.live_rules.policy  # type: ignore[attr-defined]
+    policy: QaPolicy = runtime.context_of(LiveRules).policy
     return policy
 
 

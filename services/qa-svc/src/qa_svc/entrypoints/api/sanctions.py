@@ -20,6 +20,7 @@ from collect_common.web.problems import ProblemError
 from qa_svc.adapters.tables import alerts, sanctions
 from qa_svc.domain.policy import QaPolicy
 from qa_svc.domain.sanctions import RULE, SanctionKind, Severity
+from qa_svc.service_layer.live_rules import LiveRules
 from qa_svc.service_layer.sanctions import (
     ReinstatementRefused,
     record_exam,
@@ -42,7 +43,7 @@ QaOnly = Annotated[Principal, require_roles(Role.QA)]
 
 
 def _policy(runtime: ServiceRuntime) -> QaPolicy:
-    policy: QaPolicy = runtime.live_rules.policy  # type: ignore[attr-defined]
+    policy: QaPolicy = runtime.context_of(LiveRules).policy
     return policy
 
 
