@@ -96,7 +96,8 @@ async def relay_publish(bootstrap: str, topic: str, db_url: str, events: list[Ev
         await db.dispose()
 
 
-async def raw_consume(bootstrap: str, topic: str) -> float:
+async def raw_consume(bootstrap: str, topic: str, n: int = N) -> float:
+    """The baseline consumer: aiokafka's manual-commit loop (read, decode, commit per batch)."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
@@ -109,7 +110,7 @@ async def raw_consume(bootstrap: str, topic: str) -> float:
     try:
         seen = 0
         started = 0.0
-        while seen < N:
+        while seen < n:
             batch = await consumer.getmany(timeout_ms=1000, max_records=500)
             if not started and batch:
                 started = time.perf_counter()

@@ -23,7 +23,6 @@ DATABASE_URL, else started here.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import statistics
@@ -33,7 +32,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from bus import raw_consume  # the same baseline loop as the bus benchmark
 from sqlalchemy import func, select
 
 from collect_common.bus.consumer import ConsumerRunner
@@ -147,34 +146,6 @@ async def produce(bootstrap_servers: str, topic: str, records: list[tuple[bytes,
         return len(records) / (time.perf_counter() - started)
     finally:
         await producer.stop()
-
-
-async def raw_consume(bootstrap_servers: str, topic: str, n: int) -> float:
-    consumer = AIOKafkaConsumer(
-        topic,
-        bootstrap_servers=bootstrap_servers,
-        group_id=_group(),
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_poll_records=500,
-    )
-    await consumer.start()
-    try:
-        seen = 0
-        started = 0.0
-        while seen < n:
-            batch = await consumer.getmany(timeout_ms=1000, max_records=500)
-            if not started and batch:
-                started = time.perf_counter()
-            for records in batch.values():
-                for record in records:
-                    json.loads(record.value)  # a consumer reads what it consumes
-                seen += len(records)
-            if batch:
-                await consumer.commit()
-        return seen / (time.perf_counter() - started)
-    finally:
-        await consumer.stop()
 
 
 async def rules_consume(
