@@ -8,15 +8,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from collect_common.bus.topics import platform_topics
 from collect_common.clock import SystemClock
 from collect_common.db import UnitOfWork, create_engine, new_metadata, session_factory
 from collect_common.events import EventEnvelope
 from collect_common.events.types import CaseRecalled
 from collect_common.settings import DEV_API_KEYS
 from collect_common.testing.infra import async_url, create_database, free_port
+from collect_common.testing.kafka import reader_at_end
 from collect_common.testing.probe import wait_until
 from collect_common.testing.processes import ServiceProcess
 
@@ -63,20 +62,8 @@ async def test_services_run_as_processes_and_publish_through_their_outbox(
 
             # A state change committed in case-svc's own database reaches Kafka through
             # the relay running inside the case-svc process.
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=kafka_bootstrap,
-                group_id="e2e-reader-" + uuid.uuid4().hex[:8],
-                enable_auto_commit=False,
-            )
-            await consumer.start()
+            consumer = await reader_at_end(kafka_bootstrap, "case.events")
             try:
-                spec = next(t for t in platform_topics() if t.name == "case.events")
-                parts = [TopicPartition("case.events", p) for p in range(spec.partitions)]
-                consumer.assign(parts)
-                await consumer.seek_to_end(*parts)
-                for tp in parts:
-                    await consumer.position(tp)
-
                 engine = create_engine(urls["case"])
                 uow = UnitOfWork(
                     session_factory(engine),

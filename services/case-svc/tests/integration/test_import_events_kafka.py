@@ -7,13 +7,12 @@ from collections import Counter
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from case_svc.main import create_app
 from case_svc.settings import Settings
-from collect_common.bus.topics import platform_topics
 from collect_common.events import EventEnvelope
 from collect_common.settings import DEV_API_KEYS
+from collect_common.testing.kafka import reader_at_end
 from collect_common.testing.probe import wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
@@ -29,18 +28,7 @@ def _national_id(serial: int) -> str:
 async def test_an_import_of_1000_accounts_publishes_exactly_the_expected_events(
     pg_url: str, kafka_bootstrap: str, clock
 ) -> None:
-    spec = next(t for t in platform_topics() if t.name == "case.events")
-    parts = [TopicPartition("case.events", p) for p in range(spec.partitions)]
-    reader = AIOKafkaConsumer(
-        bootstrap_servers=kafka_bootstrap,
-        enable_auto_commit=False,
-        group_id="import-check-" + uuid.uuid4().hex[:8],
-    )
-    await reader.start()
-    reader.assign(parts)
-    await reader.seek_to_end(*parts)
-    for tp in parts:
-        await reader.position(tp)
+    reader = await reader_at_end(kafka_bootstrap, "case.events")
 
     settings = Settings(
         database_url=pg_url,

@@ -9,17 +9,15 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
-from collect_common.bus.topics import platform_topics
 from collect_common.clock import FrozenClock
-from collect_common.events.catalogue import Event
-from collect_common.events.codec import wrap
 from collect_common.events.contact import ComplaintReported
 from collect_common.events.types import CallCompleted
 from collect_common.security.auth import Role, TokenService
 from collect_common.settings import DEV_TOKEN_SECRET
+from collect_common.testing.kafka import publish, start_group_at_end
 from collect_common.testing.probe import wait_until
 from complaint_svc.main import create_app
 from complaint_svc.settings import Settings
@@ -28,39 +26,12 @@ pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 TOPICS = ["case.events", "contact.events"]
 
 
-async def _start_group_at_the_end(bootstrap: str, group: str) -> None:
-    """The test's consumer group starts after what earlier runs left on the topics."""
-    parts = [
-        TopicPartition(t.name, p)
-        for t in platform_topics()
-        if t.name in TOPICS
-        for p in range(t.partitions)
-    ]
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        consumer.assign(parts)
-        await consumer.seek_to_end(*parts)
-        await consumer.commit({tp: await consumer.position(tp) for tp in parts})
-    finally:
-        await consumer.stop()
-
-
-async def _publish(producer: AIOKafkaProducer, event: Event, clock: FrozenClock) -> None:
-    envelope = wrap(event, source="/contact-svc", time=clock.now())
-    await producer.send_and_wait(
-        event.topic, envelope.to_bytes(), key=envelope.subject.encode("utf-8")
-    )
-
-
 async def test_a_complaint_reported_on_kafka_opens_a_ticket_with_the_recording(
     pg_url: str, kafka_bootstrap: str
 ) -> None:
     clock = FrozenClock(datetime(2026, 11, 28, 2, 0, tzinfo=UTC))
     group = "complaint-svc-test-" + uuid.uuid4().hex[:8]
-    await _start_group_at_the_end(kafka_bootstrap, group)
+    await start_group_at_end(kafka_bootstrap, group, *TOPICS)
     settings = Settings(
         database_url=pg_url,
         kafka_bootstrap_servers=kafka_bootstrap,
@@ -104,9 +75,11 @@ async def test_a_complaint_reported_on_kafka_opens_a_ticket_with_the_recording(
                 headers={"Authorization": f"Bearer {token}"},
             ) as api,
         ):
-            await _publish(producer, earlier, clock)
-            await _publish(producer, complaint, clock)
-            await _publish(producer, complaint, clock)  # the same call again: no second ticket
+            await publish(producer, earlier, time=clock.now(), source="/contact-svc")
+            await publish(producer, complaint, time=clock.now(), source="/contact-svc")
+            await publish(
+                producer, complaint, time=clock.now(), source="/contact-svc"
+            )  # the same call again: no second ticket
             runtime = app.state.runtime
             found: list[Any] = []
 

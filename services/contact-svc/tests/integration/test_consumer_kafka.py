@@ -9,13 +9,11 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
-from collect_common.bus.topics import platform_topics
 from collect_common.clock import FrozenClock
-from collect_common.events.catalogue import Event
-from collect_common.events.codec import wrap
 from collect_common.events.types import AgentSuspended
+from collect_common.testing.kafka import publish, start_group_at_end
 from collect_common.testing.probe import wait_until
 from contact_svc.main import create_app
 from contact_svc.settings import Settings
@@ -27,37 +25,10 @@ URL = "/v1/contact-decisions"
 TOPICS = ["case.events", "qa.events"]
 
 
-async def _start_group_at_the_end(bootstrap: str, group: str) -> None:
-    """The test's consumer group starts after what earlier runs left on the topics."""
-    parts = [
-        TopicPartition(t.name, p)
-        for t in platform_topics()
-        if t.name in TOPICS
-        for p in range(t.partitions)
-    ]
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        consumer.assign(parts)
-        await consumer.seek_to_end(*parts)
-        await consumer.commit({tp: await consumer.position(tp) for tp in parts})
-    finally:
-        await consumer.stop()
-
-
-async def _publish(producer: AIOKafkaProducer, event: Event, clock: FrozenClock) -> None:
-    envelope = wrap(event, source="/test-producer", time=clock.now())
-    await producer.send_and_wait(
-        event.topic, envelope.to_bytes(), key=envelope.subject.encode("utf-8")
-    )
-
-
 async def test_events_on_kafka_feed_the_decisions(pg_url: str, kafka_bootstrap: str) -> None:
     clock = FrozenClock(datetime(2026, 11, 24, 2, 0, tzinfo=UTC))  # 10:00 in Shanghai
     group = "contact-svc-test-" + uuid.uuid4().hex[:8]
-    await _start_group_at_the_end(kafka_bootstrap, group)
+    await start_group_at_end(kafka_bootstrap, group, *TOPICS)
     settings = Settings(
         database_url=pg_url,
         kafka_bootstrap_servers=kafka_bootstrap,
@@ -81,7 +52,7 @@ async def test_events_on_kafka_feed_the_decisions(pg_url: str, kafka_bootstrap: 
         ):
             unknown = await api.post(URL, json={"debtor_id": debtor_id, "channel": "call"})
             assert unknown.status_code == 404
-            await _publish(producer, imported(case_id, debtor_id), clock)
+            await publish(producer, imported(case_id, debtor_id), time=clock.now())
 
             async def callable_() -> bool:
                 r = await api.post(
@@ -91,7 +62,7 @@ async def test_events_on_kafka_feed_the_decisions(pg_url: str, kafka_bootstrap: 
 
             await wait_until(callable_, timeout=30, what="the imported debtor to be callable")
 
-            await _publish(
+            await publish(
                 producer,
                 AgentSuspended(
                     agent_id=agent_id,
@@ -99,7 +70,7 @@ async def test_events_on_kafka_feed_the_decisions(pg_url: str, kafka_bootstrap: 
                     rule_id="QA-SANCTION",
                     reason="serious violation",
                 ),
-                clock,
+                time=clock.now(),
             )
             published = time.monotonic()
             denial: dict[str, object] = {}

@@ -7,9 +7,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from collect_common.bus.topics import platform_topics
 from collect_common.clock import FrozenClock
 from collect_common.events.codec import unwrap
 from collect_common.events.envelope import EventEnvelope
@@ -17,6 +15,7 @@ from collect_common.events.types import AgentSuspended
 from collect_common.security.auth import Role, TokenService
 from collect_common.settings import DEV_TOKEN_SECRET
 from collect_common.testing.apps import service_client
+from collect_common.testing.kafka import platform_partitions, reader_at_end
 from qa_svc.main import create_app
 from qa_svc.settings import Settings
 
@@ -27,20 +26,9 @@ async def test_a_suspension_reaches_the_qa_events_topic(
     pg_url: str, kafka_bootstrap: str, clock: FrozenClock
 ) -> None:
     agent = "agent-" + uuid.uuid4().hex[:8]
-    spec = next(t for t in platform_topics() if t.name == "qa.events")
-    parts = [TopicPartition("qa.events", p) for p in range(spec.partitions)]
-    reader = AIOKafkaConsumer(
-        bootstrap_servers=kafka_bootstrap,
-        enable_auto_commit=False,
-        group_id="qa-sanction-check-" + uuid.uuid4().hex[:8],
-    )
-    await reader.start()
+    reader = await reader_at_end(kafka_bootstrap, "qa.events")
+    parts = platform_partitions("qa.events")
     try:
-        reader.assign(parts)
-        await reader.seek_to_end(*parts)
-        for tp in parts:
-            await reader.position(tp)
-
         settings = Settings(
             database_url=pg_url,
             kafka_bootstrap_servers=kafka_bootstrap,
