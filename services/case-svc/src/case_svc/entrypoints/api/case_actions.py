@@ -3,57 +3,27 @@ regained, legal escalation (CASE-SKIP)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from case_svc.domain.lifecycle import CaseStateError
 from case_svc.entrypoints.api.deps import ContextDep, RuntimeDep
+from case_svc.entrypoints.api.errors import ERRORS, as_problems
 from case_svc.entrypoints.api.schemas import CaseOut
 from case_svc.service_layer.assignment import (
     SKIP_RULE,
-    AgentNotFound,
-    AgentUnavailable,
     CaseAction,
     act_on_case,
     assign_case,
 )
-from case_svc.service_layer.intake import CaseNotFound, retrying
+from case_svc.service_layer.intake import retrying
 from collect_common.security.auth import Role
 from collect_common.web.auth import require_roles
-from collect_common.web.problems import PROBLEM_JSON, ProblemError
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"content": {PROBLEM_JSON: {}}},
-    409: {"content": {PROBLEM_JSON: {}}},
-}
 
 
 class AssignRequest(BaseModel):
     agent_id: str = Field(min_length=1, max_length=64, examples=["agent-007"])
-
-
-@contextmanager
-def _as_problems(case_id: str, rule: str) -> Iterator[None]:
-    """404 for an unknown case or agent; 409 naming the rule and the case's current state."""
-    try:
-        yield
-    except CaseNotFound:
-        raise ProblemError(404, f"no case {case_id}", field="case_id") from None
-    except AgentNotFound as exc:
-        raise ProblemError(404, str(exc), field="agent_id") from None
-    except AgentUnavailable as exc:
-        raise ProblemError(
-            409, str(exc), rule=exc.rule, slug="agent-unavailable", field="agent_id"
-        ) from None
-    except CaseStateError as exc:
-        raise ProblemError(
-            409, str(exc), rule=rule, slug="case-state", current_state=str(exc.current)
-        ) from None
 
 
 def _own_cases_only(request: Request) -> str | None:
@@ -80,7 +50,7 @@ async def post_assign(
             await uow.commit()
         return CaseOut.of(case)
 
-    with _as_problems(case_id, "CASE-LIFECYCLE"):
+    with as_problems(case_id):
         result: CaseOut = await retrying(attempt)
     return result
 
@@ -102,7 +72,7 @@ async def _act(
             await uow.commit()
         return CaseOut.of(case)
 
-    with _as_problems(case_id, SKIP_RULE):
+    with as_problems(case_id, state_rule=SKIP_RULE):
         result: CaseOut = await retrying(attempt)
     return result
 

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
-
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
-from case_svc.domain.lifecycle import CaseStateError
-from case_svc.domain.model import PaymentConflict
 from case_svc.entrypoints.api.deps import ContextDep, RuntimeDep
+from case_svc.entrypoints.api.errors import ERRORS, as_problems, bank_scope
 from case_svc.entrypoints.api.schemas import CaseOut, PaymentRequest, RecallRequest
 from case_svc.service_layer.intake import (
-    CaseNotFound,
     get_case,
     recall_case,
     record_payment,
@@ -22,33 +16,8 @@ from case_svc.service_layer.intake import (
 )
 from collect_common.security.auth import Role
 from collect_common.web.auth import require_roles
-from collect_common.web.problems import PROBLEM_JSON, ProblemError
 
 router = APIRouter(prefix="/v1/cases", tags=["cases"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"content": {PROBLEM_JSON: {}}},
-    409: {"content": {PROBLEM_JSON: {}}},
-}
-
-
-@contextmanager
-def _as_problems(case_id: str) -> Iterator[None]:
-    try:
-        yield
-    except CaseNotFound:
-        raise ProblemError(404, f"no case {case_id}", field="case_id") from None
-    except CaseStateError as exc:
-        raise ProblemError(
-            409, str(exc), rule="CASE-LIFECYCLE", slug="case-state", current_state=str(exc.current)
-        ) from None
-    except PaymentConflict as exc:
-        raise ProblemError(409, str(exc), rule="CASE-INTAKE", field="payment_id") from None
-
-
-def _bank_scope(request: Request) -> str | None:
-    """The bank sees its own cases only; the agency's roles see every case."""
-    principal = request.state.principal
-    return str(principal.subject) if Role.BANK in principal.roles else None
 
 
 @router.get(
@@ -61,9 +30,9 @@ def _bank_scope(request: Request) -> str | None:
 async def read_case(
     case_id: str, request: Request, ctx: ContextDep, runtime: RuntimeDep
 ) -> CaseOut:
-    with _as_problems(case_id):
+    with as_problems(case_id):
         async with runtime.uow() as uow:
-            case = await get_case(ctx, uow, case_id, _bank_scope(request))
+            case = await get_case(ctx, uow, case_id, bank_scope(request))
     return CaseOut.of(case)
 
 
@@ -100,7 +69,7 @@ async def post_payment(
             status_code=201 if result.recorded else 200,
         )
 
-    with _as_problems(case_id):
+    with as_problems(case_id):
         response: Response = await retrying(attempt)
     return response
 
@@ -116,7 +85,7 @@ async def post_recall(
     case_id: str, body: RecallRequest, request: Request, ctx: ContextDep, runtime: RuntimeDep
 ) -> CaseOut:
     bank_id = request.state.principal.subject
-    with _as_problems(case_id):
+    with as_problems(case_id):
         async with runtime.uow() as uow:
             case = await recall_case(
                 ctx, uow, case_id, reason=body.reason, bank_id=bank_id, now=runtime.clock.now()

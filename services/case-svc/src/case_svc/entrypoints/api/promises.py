@@ -8,8 +8,6 @@ grace days) ends unpaid.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Self
@@ -17,21 +15,19 @@ from typing import Any, Self
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field, model_validator
 
-from case_svc.domain.lifecycle import CaseStateError
 from case_svc.domain.plans import Plan
 from case_svc.domain.promises import Promise
-from case_svc.domain.validation import InvalidField
 from case_svc.entrypoints.api.deps import ContextDep, RuntimeDep
-from case_svc.service_layer.intake import CaseNotFound, retrying
+from case_svc.entrypoints.api.errors import ERRORS, as_problems, bank_scope
+from case_svc.service_layer.intake import retrying
 from case_svc.service_layer.promises import create_plan, list_plans, list_promises, make_promise
 from collect_common.security.auth import Role
 from collect_common.web.auth import require_roles
-from collect_common.web.problems import PROBLEM_JSON, ProblemError
+from collect_common.web.problems import PROBLEM_JSON
 
 router = APIRouter(prefix="/v1/cases", tags=["promises"])
-ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"content": {PROBLEM_JSON: {}}},
-    409: {"content": {PROBLEM_JSON: {}}},
+ERRORS_422: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
     422: {"content": {PROBLEM_JSON: {}}},
 }
 
@@ -132,27 +128,6 @@ class PlanOut(BaseModel):
 # -- helpers ---------------------------------------------------------------------------
 
 
-@contextmanager
-def _as_problems(case_id: str) -> Iterator[None]:
-    try:
-        yield
-    except CaseNotFound:
-        raise ProblemError(404, f"no case {case_id}", field="case_id") from None
-    except CaseStateError as exc:
-        raise ProblemError(
-            409, str(exc), rule="CASE-LIFECYCLE", slug="case-state", current_state=str(exc.current)
-        ) from None
-    except InvalidField as exc:
-        raise ProblemError(
-            422, exc.error.reason, rule=exc.error.rule, field=exc.error.field
-        ) from None
-
-
-def _bank_scope(request: Request) -> str | None:
-    principal = request.state.principal
-    return str(principal.subject) if Role.BANK in principal.roles else None
-
-
 def _agent(request: Request) -> str | None:
     principal = request.state.principal
     return str(principal.subject) if Role.AGENT in principal.roles else None
@@ -165,7 +140,7 @@ def _agent(request: Request) -> str | None:
     "/{case_id}/promises",
     response_model=PromiseOut,
     status_code=201,
-    responses=ERRORS,
+    responses=ERRORS_422,
     summary="Record the debtor's promise to pay (CASE-PROMISE)",
     dependencies=[require_roles(Role.AGENT, Role.OPS)],
 )
@@ -189,7 +164,7 @@ async def post_promise(
             await uow.commit()
         return promise
 
-    with _as_problems(case_id):
+    with as_problems(case_id):
         promise: Promise = await retrying(attempt)
     return PromiseOut.of(promise)
 
@@ -197,16 +172,16 @@ async def post_promise(
 @router.get(
     "/{case_id}/promises",
     response_model=list[PromiseOut],
-    responses=ERRORS,
+    responses=ERRORS_422,
     summary="The case's promises to pay, oldest first",
     dependencies=[require_roles(Role.BANK, Role.AGENT, Role.OPS, Role.AUDITOR)],
 )
 async def get_promises(
     case_id: str, request: Request, ctx: ContextDep, runtime: RuntimeDep
 ) -> list[PromiseOut]:
-    with _as_problems(case_id):
+    with as_problems(case_id):
         async with runtime.uow() as uow:
-            found = await list_promises(ctx, uow, case_id, _bank_scope(request))
+            found = await list_promises(ctx, uow, case_id, bank_scope(request))
     return [PromiseOut.of(p) for p in found]
 
 
@@ -214,7 +189,7 @@ async def get_promises(
     "/{case_id}/plans",
     response_model=PlanOut,
     status_code=201,
-    responses=ERRORS,
+    responses=ERRORS_422,
     summary="Start a signed hardship repayment plan (CASE-HARDSHIP)",
     dependencies=[require_roles(Role.AGENT, Role.OPS)],
 )
@@ -243,7 +218,7 @@ async def post_plan(
             await uow.commit()
         return plan
 
-    with _as_problems(case_id):
+    with as_problems(case_id):
         plan: Plan = await retrying(attempt)
     return PlanOut.of(plan)
 
@@ -251,14 +226,14 @@ async def post_plan(
 @router.get(
     "/{case_id}/plans",
     response_model=list[PlanOut],
-    responses=ERRORS,
+    responses=ERRORS_422,
     summary="The case's repayment plans, oldest first",
     dependencies=[require_roles(Role.BANK, Role.AGENT, Role.OPS, Role.AUDITOR)],
 )
 async def get_plans(
     case_id: str, request: Request, ctx: ContextDep, runtime: RuntimeDep
 ) -> list[PlanOut]:
-    with _as_problems(case_id):
+    with as_problems(case_id):
         async with runtime.uow() as uow:
-            found = await list_plans(ctx, uow, case_id, _bank_scope(request))
+            found = await list_plans(ctx, uow, case_id, bank_scope(request))
     return [PlanOut.of(p) for p in found]
