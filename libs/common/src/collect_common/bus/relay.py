@@ -228,6 +228,7 @@ class OutboxRelay:
                         return published
                     continue
                 await self._limit_marks()
+                from_oldest = cursor is None
                 rows = await self._fetch(conn, after=cursor)
                 if rows:
                     cursor = rows[-1].id
@@ -257,7 +258,11 @@ class OutboxRelay:
                 if not rows and not in_flight:
                     await self._settle_marks()
                     cursor = None
-                    await self._report_backlog(force=True)
+                    if from_oldest:
+                        # nothing unpublished from the oldest row on: no need to count
+                        self._report_empty()
+                    else:
+                        await self._report_backlog()
                     if until_empty or self._stopping.is_set():
                         return published
                     await self._pause(self._idle)
@@ -316,11 +321,16 @@ class OutboxRelay:
         if err is not None:
             raise err
 
-    async def _report_backlog(self, *, force: bool = False) -> None:
+    def _report_empty(self) -> None:
+        if self._metrics is not None:
+            self._metrics.outbox_backlog.set(0)
+
+    async def _report_backlog(self) -> None:
+        """The backlog gauge, counted at most every 2 s while the relay is busy."""
         if self._metrics is None:
             return
         now = time.monotonic()
-        if force or now - self._backlog_checked > 2.0:
+        if now - self._backlog_checked > 2.0:
             self._backlog_checked = now
             with contextlib.suppress(Exception):
                 self._metrics.outbox_backlog.set(await self.backlog())
