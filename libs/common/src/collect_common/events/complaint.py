@@ -75,3 +75,29 @@ class ComplaintEscalated(ComplaintEvent):
     escalated_to: Literal["senior_management"] = "senior_management"
     cycle: int = Field(ge=2, description="The investigation cycle that starts", examples=[2])
     escalated_at: datetime
+
+
+class ComplaintOutcomeRecorded(ComplaintEvent):
+    """The joint investigation's outcome for one cycle (COMP-JOINT): substantiated or not, the
+    remedy, and whether a sanction is requested against the agent.
+
+    qa-svc consumes it: a substantiated complaint opens a re-check of the agent (QA-FEEDBACK)
+    and counts as a risk pick in the weekly sample; ``sanction_requested`` records a violation
+    on the agent's sanction ladder (QA-SANCTION).
+    """
+
+    type_name: ClassVar[str] = "complaint.outcome_recorded.v1"
+    cycle: int = Field(ge=1, examples=[1])
+    case_id: str | None = None
+    debtor_id: str | None = None
+    agent_id: str | None = None
+    substantiated: bool
+    remedies: list[Literal["change_of_approach", "fee_waiver", "new_plan", "none"]] = Field(
+        default_factory=list
+    )
+    sanction_requested: bool = False
+    sanction_severity: Literal["minor", "serious"] | None = Field(
+        default=None, description="Set when a sanction is requested"
+    )
+    apology_recorded: bool = False
+    decided_at: datetime
