@@ -177,6 +177,17 @@ async def test_email_intake_needs_the_complaint_role_and_a_bounded_body(
 # -- follow-up and escalation (COMP-ESCALATE) -------------------------------------------
 
 
+async def investigate_jointly(api: httpx.AsyncClient, tid: str) -> None:
+    """COMP-JOINT: the three departments' findings, then the cycle's outcome."""
+    for department in ("collection", "compliance", "customer_service"):
+        r = await api.post(
+            f"/v1/tickets/{tid}/findings", json={"department": department, "text": "checked"}
+        )
+        assert r.status_code == 201, r.text
+    r = await api.post(f"/v1/tickets/{tid}/outcome", json={"substantiated": False})
+    assert r.status_code == 200, r.text
+
+
 async def resolved_ticket(api: httpx.AsyncClient) -> str:
     r = await api.post(
         "/v1/tickets",
@@ -189,6 +200,8 @@ async def resolved_ticket(api: httpx.AsyncClient) -> str:
     )
     tid: str = r.json()["id"]
     for name in ("contact", "verify", "evidence", "investigate", "resolve"):
+        if name == "resolve":
+            await investigate_jointly(api, tid)
         done = await api.post(f"/v1/tickets/{tid}/steps/{name}/complete")
         assert done.status_code == 200, done.text
     return tid
@@ -246,6 +259,7 @@ async def test_dissatisfied_follow_up_escalates_and_restarts_the_chain(
     assert (await api.post(f"/v1/tickets/{tid}/steps/investigate/complete")).json()[
         "state"
     ] == "investigating"
+    await investigate_jointly(api, tid)
     assert (await api.post(f"/v1/tickets/{tid}/steps/resolve/complete")).json()[
         "state"
     ] == "resolved"

@@ -187,6 +187,17 @@ async def test_illegal_transitions_are_409_naming_the_state(api: httpx.AsyncClie
     assert (await api.get("/v1/tickets/unknown")).status_code == 404
 
 
+async def investigate_jointly(api: httpx.AsyncClient, tid: str) -> None:
+    """COMP-JOINT: the three departments' findings, then the cycle's outcome."""
+    for department in ("collection", "compliance", "customer_service"):
+        r = await api.post(
+            f"/v1/tickets/{tid}/findings", json={"department": department, "text": "checked"}
+        )
+        assert r.status_code == 201, r.text
+    r = await api.post(f"/v1/tickets/{tid}/outcome", json={"substantiated": False})
+    assert r.status_code == 200, r.text
+
+
 async def test_resolve_starts_the_follow_up_clock(
     api: httpx.AsyncClient, clock: FrozenClock
 ) -> None:
@@ -194,6 +205,7 @@ async def test_resolve_starts_the_follow_up_clock(
     for name in ("contact", "verify", "evidence", "investigate"):
         assert (await api.post(f"/v1/tickets/{tid}/steps/{name}/complete")).status_code == 200
     clock.advance(timedelta(hours=1))
+    await investigate_jointly(api, tid)
     r = await api.post(f"/v1/tickets/{tid}/steps/resolve/complete")
     assert r.json()["state"] == "resolved"
     follow = step(r.json(), "followup")

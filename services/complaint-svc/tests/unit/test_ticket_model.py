@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from complaint_svc.domain.handling import DEPARTMENTS
 from complaint_svc.domain.model import (
     Channel,
     ComplaintType,
@@ -31,6 +32,22 @@ def ticket() -> Ticket:
         case_id="c1",
         agent_id=None,
         now=NOW,
+        policy=POLICY,
+    )
+
+
+def investigated(t: Ticket, at: datetime) -> None:
+    """The three departments' findings and the cycle's outcome (COMP-JOINT)."""
+    for i, d in enumerate(DEPARTMENTS):
+        t.add_finding(id=f"f{t.cycle}-{i}", department=d, author="u", text="seen", now=at)
+    t.record_outcome(
+        substantiated=False,
+        remedies=(),
+        fee_waiver_amount=None,
+        sanction_severity=None,
+        apology_recorded=False,
+        decided_by="u",
+        now=at,
         policy=POLICY,
     )
 
@@ -68,6 +85,8 @@ def test_the_whole_chain_moves_through_the_states() -> None:
     t = ticket()
     seen = []
     for step in ("contact", "verify", "evidence", "investigate", "resolve", "followup"):
+        if step == "resolve":
+            investigated(t, NOW + timedelta(minutes=1))
         t.complete(step, NOW + timedelta(minutes=1), POLICY)
         seen.append(t.state)
     assert seen == [
@@ -95,6 +114,7 @@ def test_the_whole_chain_moves_through_the_states() -> None:
         t.complete("resolve", later, POLICY)
     t.complete("investigate", later, POLICY)
     assert t.state is TicketState.INVESTIGATING
+    investigated(t, later)
     t.complete("resolve", later, POLICY)
     assert t.follow_up(True, "thanks", later, POLICY) == []
     assert t.state is TicketState.CLOSED and t.steps["followup"].status == "done"
@@ -127,12 +147,12 @@ def test_resume_moves_running_deadlines_by_the_pause() -> None:
     t.pause(NOW + timedelta(minutes=30))
     with pytest.raises(TicketStateError, match="paused"):
         t.complete("verify", NOW + timedelta(minutes=31), POLICY)
-    shift = t.resume(NOW + timedelta(hours=1, minutes=30))
+    shift = t.resume(NOW + timedelta(hours=1, minutes=30), POLICY)
     assert shift == timedelta(hours=1)
     assert t.steps["verify"].deadline == NOW + timedelta(hours=3)
     assert t.steps["contact"].deadline == NOW + timedelta(minutes=10)  # done: not moved
     with pytest.raises(TicketStateError, match="not paused"):
-        t.resume(NOW)
+        t.resume(NOW, POLICY)
 
 
 def test_an_alert_is_recorded_once_and_not_after_completion() -> None:

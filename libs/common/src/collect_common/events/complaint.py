@@ -8,6 +8,7 @@ encrypted). ``ComplaintOpened`` is in :mod:`collect_common.events.types`.
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import ClassVar, Literal
 
 from pydantic import Field
@@ -16,6 +17,8 @@ from collect_common.events.types import ComplaintEvent
 
 # The COMP-SLA chain, in order.
 SlaStep = Literal["contact", "verify", "evidence", "investigate", "resolve", "followup"]
+# COMP-SANCTION: what a substantiated complaint may grant the complainant.
+RemedyName = Literal["change_of_approach", "fee_waiver", "new_plan", "none"]
 
 
 class ComplaintSlaWarning(ComplaintEvent):
@@ -92,12 +95,17 @@ class ComplaintOutcomeRecorded(ComplaintEvent):
     debtor_id: str | None = None
     agent_id: str | None = None
     substantiated: bool
-    remedies: list[Literal["change_of_approach", "fee_waiver", "new_plan", "none"]] = Field(
-        default_factory=list
+    remedies: list[RemedyName] = Field(default_factory=list)
+    fee_waiver_amount: Decimal | None = Field(
+        default=None,
+        ge=0,
+        description="The fee waived, with the fee_waiver remedy (within the bank's policy)",
+        examples=["200.00"],
     )
     sanction_requested: bool = False
     sanction_severity: Literal["minor", "serious"] | None = Field(
         default=None, description="Set when a sanction is requested"
     )
     apology_recorded: bool = False
+    rule_id: str = Field(default="COMP-JOINT", examples=["COMP-JOINT"])
     decided_at: datetime

@@ -1,4 +1,7 @@
-"""Tickets in and out of their two tables (SQLAlchemy Core; personal data encrypted)."""
+"""Tickets in and out of their tables (SQLAlchemy Core; personal data encrypted).
+
+Findings, outcomes and past cycles' steps are append-only: ``save`` inserts those the
+ticket gained (an existing row is left as it is)."""
 
 from __future__ import annotations
 
@@ -6,10 +9,26 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import case, select, update
+from sqlalchemy import Table, case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from complaint_svc.adapters.tables import evidence, ticket_steps, tickets
+from collect_common.db import dialect_insert
+from complaint_svc.adapters.tables import (
+    evidence,
+    findings,
+    outcomes,
+    step_history,
+    ticket_steps,
+    tickets,
+)
+from complaint_svc.domain.handling import (
+    Department,
+    Finding,
+    Outcome,
+    Remedy,
+    SanctionSeverity,
+    StepRecord,
+)
 from complaint_svc.domain.model import (
     STEPS,
     Channel,
@@ -44,6 +63,7 @@ class TicketRepository:
             ],
         )
         await self.add_evidence(ticket.id, ticket.evidence)
+        await self._append(ticket)
 
     async def add_evidence(self, ticket_id: str, items: list[Evidence]) -> None:
         if items:
@@ -101,6 +121,32 @@ class TicketRepository:
             .mappings()
             .all()
         )
+        finding_rows = (
+            (
+                await self.session.execute(
+                    select(findings)
+                    .where(findings.c.ticket_id == ticket_id)
+                    .order_by(findings.c.cycle, findings.c.added_at, findings.c.id)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        outcome_rows = (
+            (await self.session.execute(select(outcomes).where(outcomes.c.ticket_id == ticket_id)))
+            .mappings()
+            .all()
+        )
+        history_rows = (
+            (
+                await self.session.execute(
+                    select(step_history).where(step_history.c.ticket_id == ticket_id)
+                )
+            )
+            .mappings()
+            .all()
+        )
+        order = {s: i for i, s in enumerate(STEPS)}
         return Ticket(
             id=row["id"],
             number=row["number"],
@@ -127,6 +173,20 @@ class TicketRepository:
             debtor_id=row["debtor_id"],
             call_id=row["call_id"],
             evidence=[Evidence(**{k: r[k] for k in _EVIDENCE_FIELDS}) for r in evidence_rows],
+            findings=[_finding(r) for r in finding_rows],
+            outcomes={int(r["cycle"]): _outcome(r) for r in outcome_rows},
+            history=sorted(
+                (
+                    StepRecord(
+                        cycle=int(r["cycle"]),
+                        step=r["step"],
+                        rule_id=r["rule_id"],
+                        **{f: r[f] for f in _STEP_FIELDS},
+                    )
+                    for r in history_rows
+                ),
+                key=lambda h: (h.cycle, order.get(h.step, len(order))),
+            ),
         )
 
     async def save(self, ticket: Ticket) -> None:
@@ -140,6 +200,65 @@ class TicketRepository:
                 .where(ticket_steps.c.ticket_id == ticket.id, ticket_steps.c.step == clock.step)
                 .values(**_clock(clock))
             )
+        await self._append(ticket)
+
+    async def _append(self, ticket: Ticket) -> None:
+        """Insert the ticket's findings, outcomes and past steps not yet stored."""
+        await self._insert_new(
+            findings,
+            ["id"],
+            [
+                {
+                    "id": f.id,
+                    "ticket_id": ticket.id,
+                    "cycle": f.cycle,
+                    "department": f.department.value,
+                    "author": f.author,
+                    "text": f.text,
+                    "added_at": f.added_at,
+                }
+                for f in ticket.findings
+            ],
+        )
+        await self._insert_new(
+            outcomes,
+            ["ticket_id", "cycle"],
+            [
+                {
+                    "ticket_id": ticket.id,
+                    "cycle": o.cycle,
+                    "substantiated": o.substantiated,
+                    "remedies": json.dumps([r.value for r in o.remedies]),
+                    "fee_waiver_amount": o.fee_waiver_amount,
+                    "sanction_severity": None
+                    if o.sanction_severity is None
+                    else o.sanction_severity.value,
+                    "apology_recorded": o.apology_recorded,
+                    "decided_by": o.decided_by,
+                    "decided_at": o.decided_at,
+                }
+                for o in ticket.outcomes.values()
+            ],
+        )
+        await self._insert_new(
+            step_history,
+            ["ticket_id", "cycle", "step"],
+            [
+                {
+                    "ticket_id": ticket.id,
+                    "cycle": h.cycle,
+                    "step": h.step,
+                    "rule_id": h.rule_id,
+                    **{f: getattr(h, f) for f in _STEP_FIELDS},
+                }
+                for h in ticket.history
+            ],
+        )
+
+    async def _insert_new(self, table: Table, key: list[str], rows: list[dict[str, Any]]) -> None:
+        if rows:
+            stmt = dialect_insert(self.session, table).on_conflict_do_nothing(index_elements=key)
+            await self.session.execute(stmt, rows)
 
 
 def _row(ticket: Ticket) -> dict[str, Any]:
@@ -190,3 +309,28 @@ def _evidence_row(item: Evidence) -> dict[str, Any]:
 
 def _clock(clock: StepClock) -> dict[str, Any]:
     return {f: getattr(clock, f) for f in _STEP_FIELDS}
+
+
+def _finding(r: Any) -> Finding:
+    return Finding(
+        id=r["id"],
+        cycle=int(r["cycle"]),
+        department=Department(r["department"]),
+        author=r["author"],
+        text=r["text"],
+        added_at=r["added_at"],
+    )
+
+
+def _outcome(r: Any) -> Outcome:
+    severity = r["sanction_severity"]
+    return Outcome(
+        cycle=int(r["cycle"]),
+        substantiated=bool(r["substantiated"]),
+        remedies=tuple(Remedy(x) for x in json.loads(r["remedies"])),
+        fee_waiver_amount=r["fee_waiver_amount"],
+        sanction_severity=None if severity is None else SanctionSeverity(severity),
+        apology_recorded=bool(r["apology_recorded"]),
+        decided_by=r["decided_by"],
+        decided_at=r["decided_at"],
+    )

@@ -12,6 +12,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Numeric,
     String,
     Table,
     Text,
@@ -119,4 +120,50 @@ recordings = Table(
     Column("recording_uri", Text, nullable=False),
     Column("recorded_at", UtcDateTime, nullable=False),
     Index("ix_complaint_recordings_debtor_recorded", "debtor_id", "recorded_at"),
+)
+
+# -- the joint investigation per cycle (COMP-JOINT) and the steps of past cycles ---------
+
+findings = Table(
+    "complaint_findings",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("ticket_id", String(36), ForeignKey("complaint_tickets.id"), nullable=False),
+    Column("cycle", Integer, nullable=False),
+    Column("department", String(20), nullable=False),
+    Column("author", String(128), nullable=False),
+    # may name the complainant or the debtor: ciphertext only (SEC-PII)
+    Column("text", EncryptedText(aad="complaint_findings.text"), nullable=False),
+    Column("added_at", UtcDateTime, nullable=False),
+    Index("ix_complaint_findings_ticket_cycle", "ticket_id", "cycle"),
+)
+
+outcomes = Table(
+    "complaint_outcomes",
+    metadata,
+    Column("ticket_id", String(36), ForeignKey("complaint_tickets.id"), primary_key=True),
+    Column("cycle", Integer, primary_key=True),
+    Column("substantiated", Boolean, nullable=False),
+    Column("remedies", Text, nullable=False),  # JSON list of remedy names
+    Column("fee_waiver_amount", Numeric(18, 2), nullable=True),
+    Column("sanction_severity", String(16), nullable=True),  # None: no sanction requested
+    Column("apology_recorded", Boolean, nullable=False),
+    Column("decided_by", String(128), nullable=False),
+    Column("decided_at", UtcDateTime, nullable=False),
+)
+
+# the restarted steps (investigate, resolve, followup) of a cycle an escalation ended
+step_history = Table(
+    "complaint_step_history",
+    metadata,
+    Column("ticket_id", String(36), ForeignKey("complaint_tickets.id"), primary_key=True),
+    Column("cycle", Integer, primary_key=True),
+    Column("step", String(16), primary_key=True),
+    Column("rule_id", String(40), nullable=False),
+    Column("started_at", UtcDateTime, nullable=True),
+    Column("deadline", UtcDateTime, nullable=True),
+    Column("completed_at", UtcDateTime, nullable=True),
+    Column("warned_first_at", UtcDateTime, nullable=True),
+    Column("warned_second_at", UtcDateTime, nullable=True),
+    Column("breached_at", UtcDateTime, nullable=True),
 )

@@ -27,19 +27,29 @@ until the complainant is satisfied (re-investigate until resolved). Anything els
 raises :class:`TicketStateError` naming the current state (the API answers 409).
 A paused ticket (waiting on the complainant) has its SLA clocks stopped and takes
 no step until resumed; resuming moves every running deadline by the length of the
-pause.
+pause (in working time for a step counted in business hours).
+
+Each cycle is jointly investigated (COMP-JOINT, ``domain.handling``): collection,
+compliance and customer service add findings; the cycle's outcome is recorded (state
+``investigating``) once all three have, and ``resolve`` (the result communicated)
+needs the cycle's outcome. A new cycle keeps the previous cycles' steps as history.
+
+A step's deadline and warnings are counted in the business-hours calendar the policy
+gives it (COMP-SLA-*, ``domain.calendar``), around the clock by default.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 from typing import Final, cast
 
 from collect_common.events import Event
 from collect_common.events.complaint import (
     ComplaintEscalated,
+    ComplaintOutcomeRecorded,
     ComplaintPaused,
     ComplaintResumed,
     ComplaintSlaBreached,
@@ -48,6 +58,17 @@ from collect_common.events.complaint import (
     SlaStep,
 )
 from collect_common.events.types import ComplaintOpened
+from complaint_svc.domain.handling import (
+    Department,
+    Finding,
+    Outcome,
+    OutcomeInvalid,
+    Remedy,
+    SanctionSeverity,
+    StepRecord,
+    pending_departments,
+    within_sla,
+)
 from complaint_svc.domain.policy import ComplaintPolicy
 
 
@@ -96,6 +117,10 @@ FROM_ACCEPTANCE: Final[tuple[str, ...]] = STEPS[:-1]
 # the steps a new investigation cycle (COMP-ESCALATE) restarts
 RESTARTED: Final[tuple[str, ...]] = ("investigate", "resolve", "followup")
 FINAL_STATES: Final = frozenset({TicketState.CLOSED})
+# a cycle's findings are closed once its result is communicated (COMP-JOINT)
+FINDINGS_CLOSED: Final = frozenset(
+    {TicketState.RESOLVED, TicketState.FOLLOWED_UP, TicketState.CLOSED}
+)
 
 # action -> (states it may be taken in, state after it)
 TRANSITIONS: Final[dict[str, tuple[frozenset[TicketState], TicketState]]] = {
@@ -121,6 +146,27 @@ class TicketStateError(Exception):
         self.action = action
         detail = f"cannot {action} a ticket in state {current}"
         super().__init__(f"{detail}: {reason}" if reason else detail)
+
+
+class JointInvestigationIncomplete(TicketStateError):
+    """COMP-JOINT: the outcome waits for every department's findings (409, naming them)."""
+
+    def __init__(self, current: TicketState, cycle: int, pending: list[Department]) -> None:
+        self.cycle = cycle
+        self.pending = pending
+        super().__init__(
+            current,
+            "record the outcome",
+            f"cycle {cycle} still waits for the findings of {', '.join(pending)}",
+        )
+
+
+class OutcomeMissing(TicketStateError):
+    """COMP-JOINT: the result cannot be communicated before the cycle's outcome (409)."""
+
+    def __init__(self, current: TicketState, cycle: int) -> None:
+        self.cycle = cycle
+        super().__init__(current, "complete resolve", f"record the outcome of cycle {cycle} first")
 
 
 class UnknownStep(ValueError):
@@ -151,6 +197,23 @@ class StepClock:
         if self.started_at is None:
             return "not_started"
         return "running"
+
+    @property
+    def within_sla(self) -> bool | None:
+        return within_sla(self.deadline, self.completed_at)
+
+    def record(self, cycle: int) -> StepRecord:
+        return StepRecord(
+            cycle=cycle,
+            step=self.step,
+            rule_id=self.rule_id,
+            started_at=self.started_at,
+            deadline=self.deadline,
+            completed_at=self.completed_at,
+            warned_first_at=self.warned_first_at,
+            warned_second_at=self.warned_second_at,
+            breached_at=self.breached_at,
+        )
 
 
 def timer_key(ticket_id: str, step: str, level: Level | str, cycle: int = 1) -> str:
@@ -187,13 +250,23 @@ class Alert:
 
 
 def alerts_for(clock: StepClock, policy: ComplaintPolicy) -> list[Alert]:
-    """The warning and breach instants of a running step (rule COMP-SLA-WARN)."""
+    """The warning and breach instants of a running step (rule COMP-SLA-WARN). A step
+    counted in business hours is warned when that share of its working time is used:
+    the warning falls the rest of its working time before the deadline."""
     assert clock.started_at is not None and clock.deadline is not None
-    span = clock.deadline - clock.started_at
     first, second = policy.warning_first_percent, policy.warning_second_percent
+    cal = policy.calendar(clock.step)
+    if cal is None:
+        span = clock.deadline - clock.started_at
+        at_first = clock.started_at + span * first / 100
+        at_second = clock.started_at + span * second / 100
+    else:
+        total = policy.duration(clock.step)
+        at_first = cal.subtract(clock.deadline, total * (100 - first) / 100)
+        at_second = cal.subtract(clock.deadline, total * (100 - second) / 100)
     return [
-        Alert(clock.step, Level.WARN_FIRST, clock.started_at + span * first / 100, first),
-        Alert(clock.step, Level.WARN_SECOND, clock.started_at + span * second / 100, second),
+        Alert(clock.step, Level.WARN_FIRST, at_first, first),
+        Alert(clock.step, Level.WARN_SECOND, at_second, second),
         Alert(clock.step, Level.BREACH, clock.deadline, 100),
     ]
 
@@ -225,6 +298,10 @@ class Ticket:
     debtor_id: str | None = None
     call_id: str | None = None  # contact channel: the call it was reported in (unique)
     evidence: list[Evidence] = field(default_factory=list)
+    # COMP-JOINT: every cycle's findings and outcomes; the restarted steps of past cycles
+    findings: list[Finding] = field(default_factory=list)
+    outcomes: dict[int, Outcome] = field(default_factory=dict)
+    history: list[StepRecord] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 
     # -- creation ------------------------------------------------------------------------
@@ -248,7 +325,7 @@ class Ticket:
         steps = {s: StepClock(step=s, rule_id=policy.rule_of_step(s)) for s in STEPS}
         for s in FROM_ACCEPTANCE:
             steps[s].started_at = now
-            steps[s].deadline = now + policy.duration(s)
+            steps[s].deadline = policy.deadline(s, now)
         ticket = cls(
             id=id,
             number=number,
@@ -295,6 +372,18 @@ class Ticket:
     def timer_key(self, step: str, level: Level | str) -> str:
         return timer_key(self.id, step, level, self.cycle_of(step))
 
+    def pending_departments(self, cycle: int | None = None) -> list[Department]:
+        """The departments whose findings ``cycle`` (the current one) still waits for."""
+        return pending_departments(self.findings, self.cycle if cycle is None else cycle)
+
+    def cycle_steps(self, cycle: int) -> list[StepRecord]:
+        """The steps of ``cycle`` as they ran: the first cycle has the whole chain, a later
+        one the steps it restarted; a past cycle's restarted steps come from history."""
+        past = {r.step: r for r in self.history if r.cycle == cycle}
+        live = {s: c.record(cycle) for s, c in self.steps.items() if self.cycle_of(s) == cycle}
+        both = {**live, **past} if cycle < self.cycle else live
+        return [both[s] for s in STEPS if s in both]
+
     # -- commands ------------------------------------------------------------------------
     def complete(self, step: str, now: datetime, policy: ComplaintPolicy) -> list[Alert]:
         """Complete ``step``: returns the alerts of a clock this starts (the follow-up's)."""
@@ -312,6 +401,8 @@ class Ticket:
         clock = self.steps[step]
         if clock.completed_at is not None:
             raise TicketStateError(self.state, f"complete {step}", "already completed")
+        if step == "resolve" and self.cycle not in self.outcomes:  # rule: COMP-JOINT
+            raise OutcomeMissing(self.state, self.cycle)
         assert clock.deadline is not None
         clock.completed_at = now
         self.state = target
@@ -330,7 +421,7 @@ class Ticket:
         if step == "resolve":  # COMP-SLA-FOLLOWUP runs from the result
             follow = self.steps["followup"]
             follow.started_at = now
-            follow.deadline = now + policy.duration("followup")
+            follow.deadline = policy.deadline("followup", now)
             return alerts_for(follow, policy)
         return []
 
@@ -343,12 +434,13 @@ class Ticket:
         resolve clocks restart (the follow-up's waits for the new result). Returns the
         alerts to schedule for the new cycle."""
         self._move("escalate", now)
+        self.history.extend(self.steps[s].record(self.cycle) for s in RESTARTED)
         self.cycle += 1
         self.escalated_at = now
         for s in RESTARTED:
             clock = self.steps[s]
             clock.started_at = None if s == "followup" else now
-            clock.deadline = None if s == "followup" else now + policy.duration(s)
+            clock.deadline = None if s == "followup" else policy.deadline(s, now)
             clock.completed_at = None
             clock.warned_first_at = clock.warned_second_at = clock.breached_at = None
         self.events.append(
@@ -379,6 +471,92 @@ class Ticket:
             return []
         return self.escalate(now, policy)
 
+    # -- the joint investigation (COMP-JOINT) ---------------------------------------------
+    def add_finding(
+        self, *, id: str, department: Department, author: str, text: str, now: datetime
+    ) -> Finding:
+        """A department's findings for the cycle under way, until its outcome is recorded."""
+        action = f"add findings of {department}"
+        if self.state in FINDINGS_CLOSED:
+            raise TicketStateError(self.state, action, f"cycle {self.cycle} has its result")
+        if self.cycle in self.outcomes:
+            raise TicketStateError(
+                self.state, action, f"the outcome of cycle {self.cycle} is recorded"
+            )
+        finding = Finding(
+            id=id,
+            cycle=self.cycle,
+            department=department,
+            author=author,
+            text=text,
+            added_at=now,
+        )
+        self.findings.append(finding)
+        self.updated_at = now
+        return finding
+
+    def record_outcome(
+        self,
+        *,
+        substantiated: bool,
+        remedies: tuple[Remedy, ...],
+        fee_waiver_amount: Decimal | None,
+        sanction_severity: SanctionSeverity | None,
+        apology_recorded: bool,
+        decided_by: str,
+        now: datetime,
+        policy: ComplaintPolicy,
+    ) -> Outcome:
+        """rule: COMP-JOINT, COMP-SANCTION. The current cycle's outcome, once: while the
+        ticket is investigated, not paused, and after all three departments' findings.
+        Emits ``complaint.outcome_recorded.v1`` (ids only)."""
+        action = "record the outcome"
+        if self.paused:
+            raise TicketStateError(self.state, action, "the ticket is paused")
+        if self.state is not TicketState.INVESTIGATING:
+            raise TicketStateError(self.state, action)
+        if self.cycle in self.outcomes:
+            raise TicketStateError(self.state, action, f"cycle {self.cycle} has its outcome")
+        pending = self.pending_departments()
+        if pending:
+            raise JointInvestigationIncomplete(self.state, self.cycle, pending)
+        if sanction_severity is not None and self.agent_id is None:
+            raise OutcomeInvalid(
+                "sanction_requested", "COMP-SANCTION", "the ticket names no agent to sanction"
+            )
+        outcome = Outcome.decide(
+            cycle=self.cycle,
+            substantiated=substantiated,
+            remedies=remedies,
+            fee_waiver_amount=fee_waiver_amount,
+            sanction_severity=sanction_severity,
+            apology_recorded=apology_recorded,
+            decided_by=decided_by,
+            decided_at=now,
+            fee_waiver_max=policy.fee_waiver_max_amount,
+        )
+        self.outcomes[self.cycle] = outcome
+        self.updated_at = now
+        self.events.append(
+            ComplaintOutcomeRecorded(
+                ticket_id=self.id,
+                cycle=self.cycle,
+                case_id=self.case_id,
+                debtor_id=self.debtor_id,
+                agent_id=self.agent_id,
+                substantiated=substantiated,
+                remedies=[r.value for r in outcome.remedies],
+                fee_waiver_amount=outcome.fee_waiver_amount,
+                sanction_requested=outcome.sanction_requested,
+                sanction_severity=None
+                if outcome.sanction_severity is None
+                else outcome.sanction_severity.value,
+                apology_recorded=apology_recorded,
+                decided_at=now,
+            )
+        )
+        return outcome
+
     def _move(self, action: str, now: datetime) -> None:
         allowed, target = TRANSITIONS[action]
         if self.paused:
@@ -398,15 +576,21 @@ class Ticket:
         self.updated_at = now
         self.events.append(ComplaintPaused(ticket_id=self.id, paused_at=now))
 
-    def resume(self, now: datetime) -> timedelta:
-        """The clocks run again; every running deadline moves by the pause. Returns the shift."""
+    def resume(self, now: datetime, policy: ComplaintPolicy) -> timedelta:
+        """The clocks run again; every running deadline moves by the pause (a step counted
+        in business hours: by the working time the pause lasted). Returns the shift."""
         if self.paused_at is None:
             raise TicketStateError(self.state, "resume", "the ticket is not paused")
         shift = max(now - self.paused_at, timedelta(0))
         for clock in self.running_steps():
             assert clock.started_at is not None and clock.deadline is not None
             clock.started_at += shift
-            clock.deadline += shift
+            cal = policy.calendar(clock.step)
+            worked = None if cal is None else cal.working_between(self.paused_at, now)
+            if cal is None:
+                clock.deadline += shift
+            elif worked:
+                clock.deadline = cal.add(clock.deadline, worked)
         self.paused_at = None
         self.paused_total += shift
         self.updated_at = now

@@ -18,6 +18,13 @@ timer whose payload names another cycle than the ticket's is moot.
 
 Each warning and breach is an event and a count on
 ``complaint_sla_alerts_total{service, step, level}``.
+
+A step counted in business hours (COMP-SLA-*) has its timers due at working-time
+instants; when the ticket resumes, they are scheduled again at the step's new warning
+and breach instants (a paused timer would only move by the wall-clock pause).
+
+The joint investigation (COMP-JOINT): each department's findings for the cycle under
+way, then the cycle's outcome (``complaint.outcome_recorded.v1``).
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,6 +45,7 @@ from collect_common.db import UnitOfWork
 from collect_common.timers import Timer
 from complaint_svc.adapters.read_model import ReadModel
 from complaint_svc.adapters.repository import TicketRepository
+from complaint_svc.domain.handling import Department, Remedy, SanctionSeverity
 from complaint_svc.domain.model import (
     RESTARTED,
     STEPS,
@@ -239,9 +248,14 @@ async def resume_ticket(
     ctx: ComplaintContext, uow: UnitOfWork, ticket_id: str, now: datetime
 ) -> Ticket:
     repo, ticket = await _load(uow, ticket_id)
-    ticket.resume(now)
+    ticket.resume(now, ctx.policy)
     for key in _keys(ticket, STEPS):
         await timers.resume(uow.session, key, now)
+    in_hours = [c for c in ticket.running_steps() if ctx.policy.calendar(c.step) is not None]
+    # a step in business hours: its pending timers go to its new working-time instants
+    await schedule_alerts(
+        uow.session, ticket, [a for c in in_hours for a in alerts_for(c, ctx.policy)], now
+    )
     await repo.save(ticket)
     uow.track(ticket)
     return ticket
@@ -264,6 +278,62 @@ async def follow_up(
     for key in old:
         await timers.cancel(uow.session, key)
     await schedule_alerts(uow.session, ticket, started, now)
+    await repo.save(ticket)
+    uow.track(ticket)
+    return ticket
+
+
+@dataclass(frozen=True)
+class OutcomeDecision:
+    """COMP-JOINT, COMP-SANCTION: what the departments decided for the cycle."""
+
+    substantiated: bool
+    remedies: tuple[Remedy, ...] = ()
+    fee_waiver_amount: Decimal | None = None
+    sanction_severity: SanctionSeverity | None = None
+    apology_recorded: bool = False
+
+
+async def add_finding(
+    ctx: ComplaintContext,
+    uow: UnitOfWork,
+    ticket_id: str,
+    department: Department,
+    author: str,
+    text: str,
+    now: datetime,
+) -> Ticket:
+    """A department's findings for the cycle under way (COMP-JOINT)."""
+    repo, ticket = await _load(uow, ticket_id)
+    ticket.add_finding(
+        id=str(uuid.uuid4()), department=department, author=author, text=text, now=now
+    )
+    await repo.save(ticket)
+    uow.track(ticket)
+    return ticket
+
+
+async def record_outcome(
+    ctx: ComplaintContext,
+    uow: UnitOfWork,
+    ticket_id: str,
+    decision: OutcomeDecision,
+    decided_by: str,
+    now: datetime,
+) -> Ticket:
+    """The cycle's outcome, once every department's findings are in (COMP-JOINT); the
+    event tells qa-svc of a substantiated complaint and a sanction request."""
+    repo, ticket = await _load(uow, ticket_id)
+    ticket.record_outcome(
+        substantiated=decision.substantiated,
+        remedies=decision.remedies,
+        fee_waiver_amount=decision.fee_waiver_amount,
+        sanction_severity=decision.sanction_severity,
+        apology_recorded=decision.apology_recorded,
+        decided_by=decided_by,
+        now=now,
+        policy=ctx.policy,
+    )
     await repo.save(ticket)
     uow.track(ticket)
     return ticket

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Literal, Self
 
 from pydantic import BaseModel, Field
 
+from complaint_svc.domain.handling import Finding, Outcome, StepRecord
 from complaint_svc.domain.model import Ticket
 
 TypeName = Literal["attitude", "frequency", "violation", "other"]
@@ -40,6 +42,128 @@ class StepOut(BaseModel):
     warned_second_at: datetime | None
     breached_at: datetime | None
     breached: bool
+    within_sla: bool | None = Field(
+        default=None, description="Done by its deadline; null while not done"
+    )
+
+
+DepartmentName = Literal["collection", "compliance", "customer_service"]
+RemedyName = Literal["change_of_approach", "fee_waiver", "new_plan"]
+
+
+class FindingIn(BaseModel):
+    """COMP-JOINT: one department's findings for the cycle under way."""
+
+    department: DepartmentName = Field(examples=["compliance"])
+    text: str = Field(min_length=1, max_length=8000, description="Kept encrypted")
+
+
+class OutcomeIn(BaseModel):
+    """COMP-JOINT, COMP-SANCTION: the cycle's outcome, after all three departments' findings."""
+
+    substantiated: bool
+    remedies: list[RemedyName] = Field(default_factory=list, max_length=3)
+    fee_waiver_amount: Decimal | None = Field(
+        default=None,
+        max_digits=18,
+        decimal_places=2,
+        description="With the fee_waiver remedy: the fee waived, within the bank's policy limit",
+        examples=["200.00"],
+    )
+    sanction_requested: bool = Field(
+        default=False, description="Ask QA to sanction the agent (substantiated only)"
+    )
+    sanction_severity: Literal["minor", "serious"] | None = Field(
+        default=None, description="With a sanction request"
+    )
+    apology_recorded: bool = False
+
+
+class FindingOut(BaseModel):
+    id: str
+    cycle: int
+    department: str
+    author: str
+    text: str
+    added_at: datetime
+
+    @classmethod
+    def of(cls, f: Finding) -> Self:
+        return cls(
+            id=f.id,
+            cycle=f.cycle,
+            department=f.department.value,
+            author=f.author,
+            text=f.text,
+            added_at=f.added_at,
+        )
+
+
+class OutcomeOut(BaseModel):
+    substantiated: bool
+    remedies: list[str]
+    fee_waiver_amount: Decimal | None
+    sanction_requested: bool
+    sanction_severity: str | None
+    apology_recorded: bool
+    decided_by: str
+    decided_at: datetime
+
+    @classmethod
+    def of(cls, o: Outcome) -> Self:
+        return cls(
+            substantiated=o.substantiated,
+            remedies=[r.value for r in o.remedies],
+            fee_waiver_amount=o.fee_waiver_amount,
+            sanction_requested=o.sanction_requested,
+            sanction_severity=None if o.sanction_severity is None else o.sanction_severity.value,
+            apology_recorded=o.apology_recorded,
+            decided_by=o.decided_by,
+            decided_at=o.decided_at,
+        )
+
+
+class CycleStepOut(BaseModel):
+    step: str
+    rule: str
+    started_at: datetime | None
+    deadline: datetime | None
+    completed_at: datetime | None
+    within_sla: bool | None = Field(description="Done by its deadline; null while not done")
+    breached_at: datetime | None
+
+    @classmethod
+    def of(cls, r: StepRecord) -> Self:
+        return cls(
+            step=r.step,
+            rule=r.rule_id,
+            started_at=r.started_at,
+            deadline=r.deadline,
+            completed_at=r.completed_at,
+            within_sla=r.within_sla,
+            breached_at=r.breached_at,
+        )
+
+
+class CycleOut(BaseModel):
+    """One investigation cycle: its steps as they ran, findings and outcome (COMP-JOINT)."""
+
+    cycle: int
+    steps: list[CycleStepOut]
+    findings: list[FindingOut]
+    pending_departments: list[str] = Field(description="Departments yet to add findings")
+    outcome: OutcomeOut | None
+
+    @classmethod
+    def of(cls, t: Ticket, cycle: int) -> Self:
+        outcome = t.outcomes.get(cycle)
+        return cls(
+            cycle=cycle,
+            steps=[CycleStepOut.of(r) for r in t.cycle_steps(cycle)],
+            findings=[FindingOut.of(f) for f in t.findings if f.cycle == cycle],
+            pending_departments=[d.value for d in t.pending_departments(cycle)],
+            outcome=None if outcome is None else OutcomeOut.of(outcome),
+        )
 
 
 class EvidenceOut(BaseModel):
@@ -89,6 +213,13 @@ class TicketOut(BaseModel):
     triage_reasons: list[str]
     evidence: list[EvidenceOut]
     steps: list[StepOut]
+    pending_departments: list[str] = Field(
+        default_factory=list,
+        description="COMP-JOINT: departments yet to add findings to the current cycle",
+    )
+    cycles: list[CycleOut] = Field(
+        default_factory=list, description="Every investigation cycle, the first one first"
+    )
 
     @classmethod
     def of(cls, t: Ticket) -> Self:
@@ -144,9 +275,12 @@ class TicketOut(BaseModel):
                     warned_second_at=c.warned_second_at,
                     breached_at=c.breached_at,
                     breached=c.breached_at is not None,
+                    within_sla=c.within_sla,
                 )
                 for c in t.steps.values()
             ],
+            pending_departments=[d.value for d in t.pending_departments()],
+            cycles=[CycleOut.of(t, n) for n in range(1, t.cycle + 1)],
         )
 
 

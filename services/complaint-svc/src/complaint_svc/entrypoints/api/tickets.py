@@ -1,5 +1,6 @@
 """Complaint tickets (role ``complaint``): hotline intake, SLA steps, pause and resume,
-follow-up and escalation (COMP-ESCALATE)."""
+the joint investigation's findings and outcome per cycle (COMP-JOINT), follow-up and
+escalation (COMP-ESCALATE)."""
 
 from __future__ import annotations
 
@@ -14,24 +15,42 @@ from collect_common.security.auth import Role
 from collect_common.web.auth import require_roles
 from collect_common.web.idempotency import IdempotencyKeyHeader
 from collect_common.web.problems import PROBLEM_JSON, ProblemError
+from complaint_svc.domain.handling import (
+    Department,
+    OutcomeInvalid,
+    Remedy,
+    SanctionSeverity,
+    sanction_of,
+)
 from complaint_svc.domain.model import (
     STEPS,
     Channel,
     ComplaintType,
+    JointInvestigationIncomplete,
+    OutcomeMissing,
     Ticket,
     TicketStateError,
     UnknownStep,
 )
 from complaint_svc.entrypoints.api.deps import ContextDep, IdempotencyDep, RuntimeDep
-from complaint_svc.entrypoints.api.schemas import FollowUpIn, HotlineComplaintIn, TicketOut
+from complaint_svc.entrypoints.api.schemas import (
+    FindingIn,
+    FollowUpIn,
+    HotlineComplaintIn,
+    OutcomeIn,
+    TicketOut,
+)
 from complaint_svc.service_layer.tickets import (
     Intake,
+    OutcomeDecision,
     TicketNotFound,
+    add_finding,
     complete_step,
     follow_up,
     get_ticket,
     open_ticket,
     pause_ticket,
+    record_outcome,
     resume_ticket,
 )
 
@@ -53,6 +72,27 @@ def _as_problems(ticket_id: str) -> Iterator[None]:
         raise ProblemError(
             404, f"no step {exc}; the steps are {', '.join(STEPS)}", field="step"
         ) from None
+    except JointInvestigationIncomplete as exc:
+        raise ProblemError(
+            409,
+            str(exc),
+            rule="COMP-JOINT",
+            slug="findings-missing",
+            current_state=str(exc.current),
+            cycle=exc.cycle,
+            pending_departments=[d.value for d in exc.pending],
+        ) from None
+    except OutcomeMissing as exc:
+        raise ProblemError(
+            409,
+            str(exc),
+            rule="COMP-JOINT",
+            slug="outcome-missing",
+            current_state=str(exc.current),
+            cycle=exc.cycle,
+        ) from None
+    except OutcomeInvalid as exc:
+        raise ProblemError(422, str(exc), rule=exc.rule, field=exc.field) from None
     except TicketStateError as exc:
         raise ProblemError(
             409,
@@ -190,3 +230,94 @@ async def post_followup(
             )
             await uow.commit()
     return TicketOut.of(ticket)
+
+
+@router.post(
+    "/{ticket_id}/findings",
+    response_model=TicketOut,
+    status_code=201,
+    responses=ERRORS,
+    summary="Add a department's findings to the cycle under way (COMP-JOINT)",
+    dependencies=[require_roles(Role.COMPLAINT)],
+)
+async def post_finding(
+    ticket_id: str,
+    body: FindingIn,
+    request: Request,
+    key: IdempotencyKeyHeader,
+    keys: IdempotencyDep,
+    ctx: ContextDep,
+    runtime: RuntimeDep,
+) -> Response:
+    """Collection, compliance and customer service each add theirs (the text is kept
+    encrypted; the author is the caller). Until the cycle's outcome is recorded; 409
+    naming the state after it. The ticket lists ``pending_departments``. Retried with the
+    same ``Idempotency-Key``, it adds nothing and returns the first answer."""
+    principal = request.state.principal
+    with _as_problems(ticket_id):
+        async with runtime.uow() as uow:
+            replay = await keys.begin(uow, request, principal, key)
+            if replay is not None:
+                return replay
+            ticket = await add_finding(
+                ctx,
+                uow,
+                ticket_id,
+                Department(body.department),
+                principal.subject,
+                body.text,
+                runtime.clock.now(),
+            )
+            response = JSONResponse(TicketOut.of(ticket).model_dump(mode="json"), status_code=201)
+            await keys.record(uow, response)
+            await uow.commit()
+    return response
+
+
+@router.post(
+    "/{ticket_id}/outcome",
+    response_model=TicketOut,
+    responses=ERRORS,
+    summary="Record the cycle's outcome: substantiated, remedies, sanction request, apology",
+    dependencies=[require_roles(Role.COMPLAINT)],
+)
+async def post_outcome(
+    ticket_id: str,
+    body: OutcomeIn,
+    request: Request,
+    key: IdempotencyKeyHeader,
+    keys: IdempotencyDep,
+    ctx: ContextDep,
+    runtime: RuntimeDep,
+) -> Response:
+    """Once per cycle, while the ticket is ``investigating`` and after all three
+    departments' findings (409 ``findings-missing`` naming the departments, rule
+    COMP-JOINT). A fee waiver names its amount, at most the policy's
+    ``fee_waiver_max_amount``; a sanction (severity minor or serious) only for a
+    substantiated complaint (422, rule COMP-SANCTION). Emits
+    ``complaint.outcome_recorded.v1``; completing ``resolve`` needs it. Retried with the
+    same ``Idempotency-Key``, it returns the first answer."""
+    with _as_problems(ticket_id):
+        decision = OutcomeDecision(
+            substantiated=body.substantiated,
+            remedies=tuple(Remedy(r) for r in body.remedies),
+            fee_waiver_amount=body.fee_waiver_amount,
+            sanction_severity=sanction_of(
+                body.sanction_requested,
+                None
+                if body.sanction_severity is None
+                else SanctionSeverity(body.sanction_severity),
+            ),
+            apology_recorded=body.apology_recorded,
+        )
+        async with runtime.uow() as uow:
+            replay = await keys.begin(uow, request, request.state.principal, key)
+            if replay is not None:
+                return replay
+            ticket = await record_outcome(
+                ctx, uow, ticket_id, decision, request.state.principal.subject, runtime.clock.now()
+            )
+            response = JSONResponse(TicketOut.of(ticket).model_dump(mode="json"))
+            await keys.record(uow, response)
+            await uow.commit()
+    return response
