@@ -7,6 +7,7 @@ from complaint_svc.adapters.tables import metadata
 from complaint_svc.domain.policy import ComplaintPolicy
 from complaint_svc.entrypoints.consumer import SUBSCRIBE, handlers
 from complaint_svc.entrypoints.scheduler import timer_handlers
+from complaint_svc.service_layer.stats import overdue_gauge
 from complaint_svc.service_layer.tickets import ComplaintContext, SlaMetrics
 from complaint_svc.settings import Settings
 
@@ -28,6 +29,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> S
         timer_handlers=timer_handlers(lambda: runtime.context_of(ComplaintContext), clock),
     )
     runtime.context = complaint_context(runtime, settings)
+    overdue_gauge(runtime)  # COMP-STATS: corrective actions past deadline, on /metrics
     return runtime
 
 

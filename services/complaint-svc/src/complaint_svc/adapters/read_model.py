@@ -1,16 +1,22 @@
 """The read model fed by case.events and contact.events: which debtor (and bank, and agent)
-a case is, and the debtor's call recordings kept for evidence (ids and URIs only)."""
+a case is, and the debtor's call recordings kept for evidence (ids and URIs only); the
+statistics dimensions of a case (region, customer group, case type: codes) and its collection
+stage over time (COMP-STATS)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from collect_common.db import dialect_insert
+from complaint_svc.adapters.stats_tables import case_profiles, case_stages
 from complaint_svc.adapters.tables import known_cases, recordings
+
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+"""The ``since`` of the bucket a case was imported in: it holds until the first change."""
 
 
 @dataclass(frozen=True)
@@ -19,6 +25,17 @@ class KnownCase:
     debtor_id: str
     bank_id: str | None
     agent_id: str | None
+
+
+@dataclass(frozen=True)
+class CaseProfile:
+    """A case's statistics dimensions (COMP-STATS); None: the bank did not send it."""
+
+    case_id: str
+    region: str | None
+    customer_group: str | None
+    case_type: str | None
+    debtor_timezone: str | None
 
 
 @dataclass(frozen=True)
@@ -107,3 +124,42 @@ class ReadModel:
             )
             for r in rows
         ]
+
+    # -- COMP-STATS: a case's dimensions and its collection stage over time ----------------
+
+    async def profile_case(self, profile: CaseProfile, at: datetime) -> None:
+        """Record the case's dimensions (insert, or replace what the import tells)."""
+        values: dict[str, object] = {
+            "region": profile.region,
+            "customer_group": profile.customer_group,
+            "case_type": profile.case_type,
+            "debtor_timezone": profile.debtor_timezone,
+            "updated_at": at,
+        }
+        stmt = dialect_insert(self.session, case_profiles).values(case_id=profile.case_id, **values)
+        await self.session.execute(
+            stmt.on_conflict_do_update(index_elements=[case_profiles.c.case_id], set_=values)
+        )
+
+    async def profile(self, case_id: str) -> CaseProfile | None:
+        query = select(case_profiles).where(case_profiles.c.case_id == case_id)
+        row = (await self.session.execute(query)).mappings().one_or_none()
+        if row is None:
+            return None
+        return CaseProfile(
+            row["case_id"],
+            row["region"],
+            row["customer_group"],
+            row["case_type"],
+            row["debtor_timezone"],
+        )
+
+    async def stage_from(self, case_id: str, since: datetime, bucket: str) -> None:
+        """The case is in ``bucket`` from ``since`` on (once per instant: a redelivered
+        change records nothing new)."""
+        stmt = dialect_insert(self.session, case_stages).values(
+            case_id=case_id, since=since, bucket=bucket
+        )
+        await self.session.execute(
+            stmt.on_conflict_do_nothing(index_elements=[case_stages.c.case_id, case_stages.c.since])
+        )

@@ -13,8 +13,13 @@ from collections.abc import Callable
 from collect_common.bus.consumer import Handler, HandlerContext
 from collect_common.events.catalogue import Event
 from collect_common.events.contact import ComplaintReported
-from collect_common.events.types import CallCompleted, CaseAssigned, CaseImported
-from complaint_svc.service_layer import contact
+from collect_common.events.types import (
+    CallCompleted,
+    CaseAssigned,
+    CaseBucketChanged,
+    CaseImported,
+)
+from complaint_svc.service_layer import contact, stats
 from complaint_svc.service_layer.tickets import ComplaintContext
 
 SUBSCRIBE: list[str] = ["case.events", "contact.events"]
@@ -31,7 +36,15 @@ def handlers(context: Callable[[], ComplaintContext]) -> dict[str, Handler]:
     async def on_case_imported(event: Event, ctx: HandlerContext) -> None:
         if not isinstance(event, CaseImported):
             raise TypeError(f"expected {CaseImported.type_name}, got {event.type_name}")
-        await contact.case_imported(ctx.uow, event, context().clock.now())
+        now = context().clock.now()
+        await contact.case_imported(ctx.uow, event, now)
+        await stats.case_imported(ctx.uow, event, now)  # COMP-STATS dimensions and stage
+
+    async def on_case_bucket_changed(event: Event, ctx: HandlerContext) -> None:
+        """COMP-STATS: the case's collection stage from the change's local day on."""
+        if not isinstance(event, CaseBucketChanged):
+            raise TypeError(f"expected {CaseBucketChanged.type_name}, got {event.type_name}")
+        await stats.case_bucket_changed(ctx.uow, event, context().policy)
 
     async def on_case_assigned(event: Event, ctx: HandlerContext) -> None:
         if not isinstance(event, CaseAssigned):
@@ -47,5 +60,6 @@ def handlers(context: Callable[[], ComplaintContext]) -> dict[str, Handler]:
         ComplaintReported.type_name: on_complaint_reported,
         CaseImported.type_name: on_case_imported,
         CaseAssigned.type_name: on_case_assigned,
+        CaseBucketChanged.type_name: on_case_bucket_changed,
         CallCompleted.type_name: on_call_completed,
     }

@@ -2,6 +2,6 @@
 
 from fastapi import APIRouter
 
-from complaint_svc.entrypoints.api import mail, portal, tickets
+from complaint_svc.entrypoints.api import mail, portal, stats, tickets
 
-ROUTERS: list[APIRouter] = [tickets.router, portal.router, mail.router]
+ROUTERS: list[APIRouter] = [tickets.router, portal.router, mail.router, stats.router]
