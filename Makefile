@@ -59,3 +59,24 @@ lock:
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache
+
+# --- deployment and generated documents -------------------------------------------------
+.PHONY: openapi policy-docs docs images compose-env
+TAG ?= dev
+
+openapi: install
+	$(PY) scripts/export_openapi.py
+
+policy-docs: install
+	$(PY) scripts/policy_docs.py
+
+# Every generated document: AsyncAPI, OpenAPI per service, the policy reference.
+docs: asyncapi openapi policy-docs
+
+# The service images (deploy/Dockerfile), tagged collect/<service>-svc:$(TAG).
+images:
+	$(foreach s,$(SERVICES),docker build -f deploy/Dockerfile --build-arg SERVICE=$(s) -t collect/$(s)-svc:$(TAG) . &&) true
+
+# deploy/compose/.env with fresh secrets (kept if it exists).
+compose-env:
+	$(PYTHON) deploy/compose/make_env.py
