@@ -1,5 +1,6 @@
 """Over Kafka: a case imported on case.events makes the debtor callable; QA suspending an
-agent on qa.events makes that agent's next decision a denial (QA-SANCTION) within a second."""
+agent on qa.events makes that agent's next decision a denial (QA-SANCTION) within a second;
+a complaint opened on complaint.events puts the debtor on a complaint hold (CONTACT-CONDUCT)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from collect_common.clock import FrozenClock
-from collect_common.events.types import AgentSuspended
+from collect_common.events.types import AgentSuspended, ComplaintOpened
 from collect_common.testing.kafka import publish, start_group_at_end
 from collect_common.testing.probe import wait_until
 from contact_svc.main import create_app
@@ -22,7 +23,7 @@ from .conftest import DIALER, imported
 
 pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 URL = "/v1/contact-decisions"
-TOPICS = ["case.events", "qa.events"]
+TOPICS = ["case.events", "qa.events", "complaint.events"]
 
 
 async def test_events_on_kafka_feed_the_decisions(pg_url: str, kafka_bootstrap: str) -> None:
@@ -89,5 +90,28 @@ async def test_events_on_kafka_feed_the_decisions(pg_url: str, kafka_bootstrap: 
             elapsed = time.monotonic() - published
             assert [d["rule"] for d in denial["denials"]] == ["QA-SANCTION"]  # type: ignore[attr-defined]
             assert elapsed < 1.0, f"suspension took {elapsed:.2f} s to apply"
+
+            await publish(
+                producer,
+                ComplaintOpened(
+                    ticket_id=f"ticket-{suffix}",
+                    channel="hotline",
+                    case_id=case_id,
+                    opened_at=clock.now(),
+                ),
+                time=clock.now(),
+            )
+            held: dict[str, object] = {}
+
+            async def on_hold() -> bool:
+                r = await api.post(URL, json={"case_id": case_id, "channel": "sms"})
+                if r.json()["allowed"]:
+                    return False
+                held.update(r.json())
+                return True
+
+            await wait_until(on_hold, timeout=10, what="the complaint hold to apply")
+            assert [d["rule"] for d in held["denials"]] == ["CONTACT-CONDUCT"]  # type: ignore[attr-defined]
+            assert held["next_allowed_at"] is None
     finally:
         await producer.stop()

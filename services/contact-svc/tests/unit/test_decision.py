@@ -201,14 +201,23 @@ def test_every_denial_names_its_rule_together() -> None:
 def test_every_policy_number_carries_its_rule() -> None:
     assert ContactPolicy.rules() == {
         "quiet_periods": "CALL-QUIET",
+        "quiet_channels": "CALL-QUIET",
         "daily_call_cap": "CALL-DAILY-CAP",
         "daily_unanswered_cap": "CALL-DAILY-CAP",
         "sms_weekly_cap": "SMS-WEEKLY-CAP",
         "channels_without_track": "CASE-STRATEGY",
         "no_contact_statuses": "CASE-LIFECYCLE",
+        "letter_carriers": "LETTER",
+        "visit_min_staff": "VISIT-TEAM",
+        "visit_max_staff": "VISIT-TEAM",
+        "visit_min_recordings": "VISIT-TEAM",
     }
     with pytest.raises(ValueError, match="CALL-QUIET"):
         ContactPolicy(quiet_periods=((time(9), time(9)),))
+    with pytest.raises(ValueError, match="visit_min_staff"):
+        ContactPolicy(visit_min_staff=1)  # VISIT-TEAM: never fewer than two
+    with pytest.raises(ValueError, match="VISIT-TEAM"):
+        ContactPolicy(visit_min_staff=3, visit_max_staff=2)
 
 
 def test_local_days_follow_daylight_saving_changes() -> None:

@@ -5,6 +5,9 @@ The read model (``debtors``, ``contact_cases``, ``contact_agents``) is built fro
 case-svc's and QA's events; it holds ids, codes and the debtor's time zone, no
 personal data. The ``debtors`` row is also the lock that serialises decisions
 about one debtor (CALL-DAILY-CAP under concurrency).
+
+Letters and visits hold personal data (the letter's text carries the debtor's name and
+address, a visit its place): those columns are ``EncryptedText`` (SEC-PII).
 """
 
 from sqlalchemy import (
@@ -20,10 +23,13 @@ from sqlalchemy import (
 )
 
 from collect_common.db import UtcDateTime, new_metadata
+from collect_common.security.crypto import EncryptedText
 from collect_common.security.webhooks import webhook_deliveries_table
+from collect_common.web.idempotency import add_idempotency_table
 
 metadata = new_metadata()
 webhook_deliveries_table(metadata)  # replay refusal of signed dialer webhooks
+idempotency_keys = add_idempotency_table(metadata)  # Idempotency-Key of retried POSTs
 
 debtors = Table(
     "debtors",
@@ -167,4 +173,111 @@ sms_messages = Table(
     Column("status", String(16), nullable=False),  # sent (accepted by the provider)
     Column("sent_at", UtcDateTime, nullable=False),
     Index("ix_sms_messages_debtor_sent_at", "debtor_id", "sent_at"),
+)
+
+# Letter templates (LETTER): created by ops, each new body a new version; a version is usable
+# once the bank approved it (its approval number).
+letter_templates = Table(
+    "letter_templates",
+    metadata,
+    Column("template_id", String(36), primary_key=True),
+    Column("bank_id", String(64), nullable=False, index=True),
+    Column("name", String(100), nullable=False),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+letter_template_versions = Table(
+    "letter_template_versions",
+    metadata,
+    Column("template_id", String(36), primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | approved
+    Column("approval_number", String(64), nullable=True),
+    Column("approved_by", String(64), nullable=True),
+    Column("approved_at", UtcDateTime, nullable=True),
+    Column("created_by", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Letters generated for a case: the rendered text (name, address) encrypted, its SHA-256 in
+# clear; the dispatch (carrier, tracking number) and each delivery status with its instant,
+# and the proof of delivery or return (LETTER).
+letters = Table(
+    "letters",
+    metadata,
+    Column("letter_id", String(36), primary_key=True),
+    Column("case_id", String(36), nullable=False, index=True),
+    Column("debtor_id", String(64), nullable=False, index=True),
+    Column("bank_id", String(64), nullable=False),
+    Column("template_id", String(36), nullable=False),
+    Column("template_version", Integer, nullable=False),
+    Column("approval_number", String(64), nullable=False),
+    Column("seal_ref", String(128), nullable=False),
+    Column("text", EncryptedText(aad="letters.text"), nullable=False),
+    Column("text_sha256", String(64), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("generated_by", String(64), nullable=False),
+    Column("generated_at", UtcDateTime, nullable=False),
+    Column("carrier", String(32), nullable=True),
+    Column("tracking_number", String(64), nullable=True),
+    Column("contact_id", String(36), nullable=True),  # the contact_attempts row of the dispatch
+    Column("dispatched_by", String(64), nullable=True),
+    Column("dispatched_at", UtcDateTime, nullable=True),
+    Column("in_transit_at", UtcDateTime, nullable=True),
+    Column("delivered_at", UtcDateTime, nullable=True),
+    Column("returned_at", UtcDateTime, nullable=True),
+    Column("return_reason", String(32), nullable=True),
+    Column("proof_ref", String(500), nullable=True),  # signed receipt / return slip id or URI
+    Column("updated_by", String(64), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    UniqueConstraint("carrier", "tracking_number", name="uq_letters_carrier_tracking_number"),
+)
+
+# Field visits (VISIT-TEAM): planned with purpose, time, place (encrypted) and staff; completed
+# with the outcome and the recordings, or cancelled.
+visits = Table(
+    "visits",
+    metadata,
+    Column("visit_id", String(36), primary_key=True),
+    Column("case_id", String(36), nullable=False, index=True),
+    Column("debtor_id", String(64), nullable=False, index=True),
+    Column("purpose", String(500), nullable=False),
+    Column("planned_at", UtcDateTime, nullable=False),
+    Column("place", EncryptedText(aad="visits.place"), nullable=False),
+    Column("staff", String(400), nullable=False),  # comma-separated agent ids
+    Column("status", String(16), nullable=False),  # planned | completed | cancelled
+    Column("decision_id", String(36), nullable=False),
+    Column("planned_by", String(64), nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("outcome", String(32), nullable=True),
+    Column("recording_refs", Text, nullable=True),  # JSON list of recording ids/URIs
+    Column("contact_id", String(36), nullable=True),  # the contact_attempts row of the visit
+    Column("completed_at", UtcDateTime, nullable=True),
+    Column("cancel_reason", String(500), nullable=True),
+    Column("cancelled_at", UtcDateTime, nullable=True),
+    Column("updated_by", String(64), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# Contact holds (CONTACT-CONDUCT): do-not-contact and complaint holds on a debtor. While one
+# is active (not lifted, not past ``until``) every channel is denied with its rule. Read by
+# the decision in the same statement that locks the debtor's row (index on debtor_id).
+contact_holds = Table(
+    "contact_holds",
+    metadata,
+    Column("hold_id", String(36), primary_key=True),
+    Column("debtor_id", String(64), nullable=False, index=True),
+    Column("kind", String(20), nullable=False),  # do_not_contact | complaint
+    Column("rule", String(32), nullable=False),
+    Column("reason", EncryptedText(aad="contact_holds.reason"), nullable=False),
+    Column("case_id", String(36), nullable=True),
+    Column("ticket_id", String(64), nullable=True, unique=True),
+    Column("until", UtcDateTime, nullable=True),
+    Column("placed_by", String(64), nullable=False),
+    Column("placed_at", UtcDateTime, nullable=False),
+    Column("lifted_by", String(64), nullable=True),
+    Column("lifted_at", UtcDateTime, nullable=True),
+    Column("lift_reason", EncryptedText(aad="contact_holds.lift_reason"), nullable=True),
 )

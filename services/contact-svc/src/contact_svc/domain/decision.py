@@ -3,11 +3,13 @@
 A pure function of the debtor's and case's state (the read model built from
 case-svc's events), the agent's state (QA's events), the contacts already made
 and the instant. Every denial names the rule that made it (CALL-QUIET,
-CALL-DAILY-CAP, SMS-WEEKLY-CAP, CASE-STRATEGY, CASE-LIFECYCLE, QA-SANCTION).
+CALL-DAILY-CAP, SMS-WEEKLY-CAP, CASE-STRATEGY, CASE-LIFECYCLE, QA-SANCTION, and the
+rule of an active contact hold: do-not-contact or a complaint under investigation).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -42,6 +44,17 @@ class Counts:
     calls_today: int = 0
     unanswered_today: int = 0
     sms_this_week: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class HoldView:
+    """An active contact hold on the debtor (``domain.hold``): every channel is denied with
+    its rule until ``until`` (``None``: until someone lifts it)."""
+
+    hold_id: str
+    kind: str
+    rule: str
+    until: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,10 +112,21 @@ def decide(
     counts: Counts,
     now: datetime,
     policy: ContactPolicy,
+    holds: Sequence[HoldView] = (),
 ) -> Decision:
-    """Allow or deny one contact of ``channel`` on ``case`` by ``agent`` at ``now``."""
+    """Allow or deny one contact of ``channel`` on ``case`` by ``agent`` at ``now``.
+
+    ``holds`` are the debtor's holds active at ``now``; each one denies every channel with
+    its own rule, and the contact is next allowed after the last of them ends."""
     denials: list[Denial] = []
     lasting = False  # a denial that time alone does not lift
+    # rule: CONTACT-CONDUCT (a debtor on do-not-contact or under a complaint hold)
+    for hold in holds:
+        until = f" until {hold.until.astimezone(UTC).isoformat()}" if hold.until else ""
+        label = hold.kind.replace("_", "-")
+        denials.append(Denial(hold.rule, f"{label} hold {hold.hold_id} is active{until}"))
+        if hold.until is None:
+            lasting = True
     # rule: CASE-LIFECYCLE
     if case.status in policy.no_contact_statuses:
         denials.append(Denial(policy.rule_of("no_contact_statuses"), f"case is {case.status}"))
@@ -121,7 +145,20 @@ def decide(
     denials.extend(timed)
     if not denials:
         return Decision(allowed=True)
-    next_at = None if lasting else _next_allowed(case.timezone, channel, counts, now, policy)
+    next_at = None
+    if not lasting:
+        start, counts_then = now, counts
+        ends = [h.until for h in holds if h.until is not None and h.until > now]
+        if ends:  # the time-bound rules are asked again at the end of the last hold
+            start = max(ends)
+            day_end = local_day_bounds(now, case.timezone)[1]
+            week_end = local_week_bounds(now, case.timezone)[1]
+            counts_then = Counts(
+                calls_today=0 if start >= day_end else counts.calls_today,
+                unanswered_today=0 if start >= day_end else counts.unanswered_today,
+                sms_this_week=0 if start >= week_end else counts.sms_this_week,
+            )
+        next_at = _next_allowed(case.timezone, channel, counts_then, start, policy)
     return Decision(allowed=False, denials=denials, next_allowed_at=next_at)
 
 
@@ -129,13 +166,11 @@ def _timed_denials(
     timezone: str, channel: str, counts: Counts, now: datetime, policy: ContactPolicy
 ) -> list[Denial]:
     out: list[Denial] = []
+    # rule: CALL-QUIET (calls, and whatever other channels the contract holds to it)
+    if channel in policy.quiet_channels and quiet_until(now, timezone, policy) is not None:
+        local = now.astimezone(ZoneInfo(timezone)).strftime("%H:%M")
+        out.append(Denial(policy.rule_of("quiet_periods"), f"{local} is quiet time for the debtor"))
     if channel == "call":
-        # rule: CALL-QUIET
-        if quiet_until(now, timezone, policy) is not None:
-            local = now.astimezone(ZoneInfo(timezone)).strftime("%H:%M")
-            out.append(
-                Denial(policy.rule_of("quiet_periods"), f"{local} is quiet time for the debtor")
-            )
         # rule: CALL-DAILY-CAP
         if counts.calls_today >= policy.daily_call_cap:
             out.append(
@@ -179,11 +214,12 @@ def _next_allowed(
                 or counts.unanswered_today >= policy.daily_unanswered_cap
             ):
                 moved = day_end
+        elif channel == "sms" and at < week_end and counts.sms_this_week >= policy.sms_weekly_cap:
+            moved = week_end
+        if channel in policy.quiet_channels:
             quiet = quiet_until(moved, timezone, policy)
             if quiet is not None:
                 moved = quiet
-        elif channel == "sms" and at < week_end and counts.sms_this_week >= policy.sms_weekly_cap:
-            moved = week_end
         if moved == at:
             break
         at = moved

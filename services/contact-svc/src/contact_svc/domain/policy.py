@@ -24,6 +24,12 @@ class ContactPolicy(Policy):
         "Periods of the debtor's local day with no calls, [start, end)",
         default=((time(12, 0), time(14, 0)), (time(20, 0), time(8, 0))),
     )
+    # rule: CALL-QUIET (a field visit at the door is held to the same hours as a call)
+    quiet_channels: tuple[ContactChannel, ...] = rule(
+        "CALL-QUIET",
+        "Channels the quiet periods apply to, at the instant the contact would happen",
+        default=("call", "visit"),
+    )
     # rule: CALL-DAILY-CAP (the debtor's local calendar day, all agents together)
     daily_call_cap: int = rule(
         "CALL-DAILY-CAP", "Call attempts per debtor per local day", default=3, ge=1, le=5
@@ -52,9 +58,33 @@ class ContactPolicy(Policy):
         default=("settled", "recalled", "closed"),
     )
 
+    # rule: LETTER (registered mail or express: delivery is tracked and proof kept)
+    letter_carriers: tuple[str, ...] = rule(
+        "LETTER",
+        "Carriers a formal letter may be dispatched with (tracked services only)",
+        default=("registered_mail", "express"),
+        min_length=1,
+    )
+    # rule: VISIT-TEAM
+    visit_min_staff: int = rule(
+        "VISIT-TEAM", "Trained staff on every field visit, at least", default=2, ge=2, le=6
+    )
+    visit_max_staff: int = rule(
+        "VISIT-TEAM", "Staff on one field visit, at most", default=4, ge=2, le=10
+    )
+    visit_min_recordings: int = rule(
+        "VISIT-TEAM",
+        "Audio/video recording references a completed visit must carry, at least",
+        default=1,
+        ge=1,
+        le=10,
+    )
+
     @model_validator(mode="after")
     def _periods_are_not_empty(self) -> Self:
         for start, end in self.quiet_periods:
             if start == end:
                 raise ValueError("CALL-QUIET: a quiet period must not start where it ends")
+        if self.visit_max_staff < self.visit_min_staff:
+            raise ValueError("VISIT-TEAM: visit_max_staff must not be below visit_min_staff")
         return self

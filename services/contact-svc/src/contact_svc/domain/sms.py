@@ -34,20 +34,20 @@ class TemplateInvalid(ValueError):
         self.detail = detail
 
 
-def placeholders(body: str) -> list[str]:
+def placeholders(body: str, rule: str = SMS_TEMPLATE) -> list[str]:
     """The placeholder names of ``body`` in order; malformed braces, positional fields,
-    attribute/index access, conversions and format specs are refused."""
+    attribute/index access, conversions and format specs are refused (naming ``rule``)."""
     names: list[str] = []
     try:
         parsed = list(Formatter().parse(body))
     except ValueError as exc:
-        raise TemplateInvalid("body", f"{SMS_TEMPLATE}: malformed placeholder: {exc}") from None
+        raise TemplateInvalid("body", f"{rule}: malformed placeholder: {exc}") from None
     for _literal, name, spec, conversion in parsed:
         if name is None:
             continue
         if not name.isidentifier() or spec or conversion:
             raise TemplateInvalid(
-                "body", f"{SMS_TEMPLATE}: placeholder {{{name}}} must be a plain {{name}}"
+                "body", f"{rule}: placeholder {{{name}}} must be a plain {{name}}"
             )
         names.append(name)
     return names

@@ -1,5 +1,6 @@
 """Handlers of case-svc's events (case.events) and QA's (qa.events): the read model the
-contact-policy engine decides from.
+contact-policy engine decides from; and of complaint-svc's (complaint.events): a new
+complaint puts its case's debtor on a complaint hold (CONTACT-CONDUCT).
 
 Each runs inside the consumer's open unit of work (``ctx.uow``); a handler never commits.
 """
@@ -20,8 +21,9 @@ from collect_common.events.types import (
     CaseSettled,
     CaseStatusChanged,
     CaseStrategyChanged,
+    ComplaintOpened,
 )
-from contact_svc.service_layer import read_model
+from contact_svc.service_layer import holds, read_model
 
 E = TypeVar("E", bound=Event)
 
@@ -82,6 +84,13 @@ async def on_reinstated(event: AgentReinstated, ctx: HandlerContext) -> None:
     )
 
 
+async def on_complaint_opened(event: ComplaintOpened, ctx: HandlerContext) -> None:
+    """CONTACT-CONDUCT: no contact with a debtor while their complaint is investigated."""
+    await holds.complaint_opened(
+        ctx.uow, ticket_id=event.ticket_id, case_id=event.case_id, at=event.opened_at
+    )
+
+
 CASE_HANDLERS: dict[str, Handler] = {
     CaseImported.type_name: _typed(CaseImported, on_imported),
     CaseStrategyChanged.type_name: _typed(CaseStrategyChanged, on_strategy),
@@ -93,4 +102,7 @@ CASE_HANDLERS: dict[str, Handler] = {
 QA_HANDLERS: dict[str, Handler] = {
     AgentSuspended.type_name: _typed(AgentSuspended, on_suspended),
     AgentReinstated.type_name: _typed(AgentReinstated, on_reinstated),
+}
+COMPLAINT_HANDLERS: dict[str, Handler] = {
+    ComplaintOpened.type_name: _typed(ComplaintOpened, on_complaint_opened),
 }

@@ -12,7 +12,8 @@ Effects:
   arrive out of order);
 - the call is matched to its contact attempt (``contact_id`` when the dialer passes the
   decision id, else the latest unmatched attempt of that debtor, case and agent before the
-  start); a call without an attempt is recorded as one, so it counts (CALL-DAILY-CAP);
+  start); a call without an attempt is recorded as one, so it counts (CALL-DAILY-CAP), and
+  emitted as ``contact.attempted.v1`` so qa-svc's frequency window counts it (QA-REALTIME);
 - answered / ended mark the attempt answered or unanswered (the unanswered-attempt cap);
 - at the start, the decision function is run with the state at that instant (attempts made
   before the start, the case and agent as now known); a denial flags the call
@@ -34,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from collect_common.db import UnitOfWork
 from collect_common.events.contact import CallFlagged, ComplaintReported
-from collect_common.events.types import CallCompleted
+from collect_common.events.types import CallCompleted, ContactAttempted
 from collect_common.policy import PolicyBook
 from contact_svc.adapters.tables import (
     calls,
@@ -234,6 +235,17 @@ async def _open_call(
                 channel="call",
                 agent_id=delivery.agent_id,
                 answered=None,
+                attempted_at=judged_at,
+            )
+        )
+        # rule: QA-REALTIME (qa-svc's call-frequency window counts every attempt)
+        uow.emit(
+            ContactAttempted(
+                debtor_id=delivery.debtor_id,
+                case_id=delivery.case_id,
+                contact_id=contact_id,
+                channel="call",
+                agent_id=delivery.agent_id,
                 attempted_at=judged_at,
             )
         )

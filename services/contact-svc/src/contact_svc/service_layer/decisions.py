@@ -1,26 +1,36 @@
 """Deciding a contact before it happens (CALL-QUIET, CALL-DAILY-CAP, SMS-WEEKLY-CAP,
-CASE-STRATEGY, CASE-LIFECYCLE, QA-SANCTION), recording it and telling others.
+CASE-STRATEGY, CASE-LIFECYCLE, QA-SANCTION, CONTACT-CONDUCT), recording it and telling
+others.
 
-One transaction per decision. It first locks the debtor's row (``SELECT ... FOR
-UPDATE``), so decisions about one debtor are serialised: two agents asking at
-the same instant for the last allowed call of the day see each other's attempt,
-and exactly one is allowed. An allowed call is recorded as an attempt (it counts
-towards the daily cap) and emitted as ``contact.attempted.v1``; every denial is
-recorded (``contact_denials``) and emitted as ``contact.denied.v1``.
+Decisions are taken in batches, one transaction a batch (:func:`decide_many`; one
+decision is a batch of one, :func:`decide_contact`). The batch first locks the rows of
+every debtor it is about, in debtor-id order (``SELECT ... FOR UPDATE``), so decisions
+about one debtor are serialised across transactions and replicas: two agents asking at
+the same instant for the last allowed call of the day see each other's attempt, and
+exactly one is allowed. Within a batch the decisions are taken in order, each one seeing
+the attempts the earlier ones recorded. The same statement that locks the debtors reads
+their contact holds (CONTACT-CONDUCT) through the index on ``contact_holds.debtor_id``.
+
+An allowed call is recorded as an attempt (it counts towards the daily cap) and emitted as
+``contact.attempted.v1``; every denial is recorded (``contact_denials``) and emitted as
+``contact.denied.v1``. A batch costs a fixed number of round trips whatever its size: the
+dialer's pre-dial checks, many at once, share them (``service_layer.batching``).
 """
 
 from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import func, insert, select, true
+from prometheus_client import CollectorRegistry, Counter
+from sqlalchemy import String, and_, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from collect_common.db import UnitOfWork
+from collect_common.db import UnitOfWork, in_ids
 from collect_common.events.contact import ContactDenied
 from collect_common.events.types import ContactAttempted
 from collect_common.policy import PolicyBook
@@ -29,6 +39,7 @@ from contact_svc.adapters.tables import (
     contact_attempts,
     contact_cases,
     contact_denials,
+    contact_holds,
     debtors,
 )
 from contact_svc.domain.decision import (
@@ -36,6 +47,7 @@ from contact_svc.domain.decision import (
     CaseView,
     Counts,
     Decision,
+    HoldView,
     decide,
     local_day_bounds,
     local_week_bounds,
@@ -59,12 +71,87 @@ class DecisionOutcome:
     decision: Decision
 
 
+class DecisionMetrics:
+    """Contact decisions by channel and outcome, and denials by rule (dashboards query these
+    names; a decision denied by two rules counts once in each of their series)."""
+
+    def __init__(self, registry: CollectorRegistry, service: str) -> None:
+        self.service = service
+        self.decisions = Counter(
+            "contact_decisions_total",
+            "Contact decisions taken by the contact-policy engine, by channel and outcome",
+            ["service", "channel", "outcome"],
+            registry=registry,
+        )
+        self.denials = Counter(
+            "contact_decision_denials_total",
+            "Denied contact decisions, by channel and the rule that denied",
+            ["service", "channel", "rule"],
+            registry=registry,
+        )
+
+    def record(self, channel: str, decision: Decision) -> None:
+        outcome = "allowed" if decision.allowed else "denied"
+        self.decisions.labels(self.service, channel, outcome).inc()
+        for rule in decision.rules:
+            self.denials.labels(self.service, channel, rule).inc()
+
+
 @dataclass(frozen=True)
 class ContactContext:
-    """The decisions' dependencies: units of work and the per-contract policy versions."""
+    """The decisions' dependencies: units of work, the per-contract policy versions and the
+    decision metrics (none in tests that build a context by hand)."""
 
     uow_factory: Callable[[], UnitOfWork]
     policies: PolicyBook[ContactPolicy]
+    metrics: DecisionMetrics | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionAsk:
+    """One contact to decide: on a case or a debtor, by an agent or not, now or at ``at``
+    (a planned visit: the rules are asked about that instant; it is recorded at ``now``).
+
+    An allowed contact is recorded as an attempt when ``record_attempt`` (default: for calls;
+    an SMS counts once it is sent, which ``service_layer.sms`` does)."""
+
+    now: datetime
+    channel: ContactChannel
+    case_id: str | None = None
+    debtor_id: str | None = None
+    agent_id: str | None = None
+    record_attempt: bool | None = None
+    at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if (self.case_id is None) and (self.debtor_id is None):
+            raise ValueError("a decision needs a case_id or a debtor_id")
+
+    @property
+    def when(self) -> datetime:
+        return self.now if self.at is None else self.at
+
+    @property
+    def records_attempt(self) -> bool:
+        return self.channel == "call" if self.record_attempt is None else self.record_attempt
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRow:
+    """One recorded contact attempt, as the caps count it."""
+
+    id: str
+    channel: str
+    answered: bool | None
+    attempted_at: datetime
+
+
+@dataclass
+class _Debtor:
+    timezone: str
+    holds: list[tuple[HoldView, datetime | None]] = field(default_factory=list)
+    cases: list[dict[str, object]] = field(default_factory=list)
+    attempts: list[AttemptRow] = field(default_factory=list)
 
 
 async def decide_contact(
@@ -77,116 +164,295 @@ async def decide_contact(
     debtor_id: str | None = None,
     agent_id: str | None = None,
     record_attempt: bool | None = None,
+    at: datetime | None = None,
 ) -> DecisionOutcome:
-    """Decide, record and emit; the caller commits.
+    """Decide, record and emit one contact; the caller commits. Raises :class:`UnknownCase`
+    or :class:`UnknownDebtor` when the read model does not know the target."""
+    ask = DecisionAsk(now, channel, case_id, debtor_id, agent_id, record_attempt, at)
+    (outcome,) = await decide_many(uow, policies, [ask])
+    if isinstance(outcome, LookupError):
+        raise outcome
+    return outcome
 
-    An allowed contact is recorded as an attempt when ``record_attempt`` (default: for
-    calls; an SMS counts once it is sent, which ``service_layer.sms`` does).
-    """
+
+async def decide_many(
+    uow: UnitOfWork,
+    policies: PolicyBook[ContactPolicy],
+    asks: Sequence[DecisionAsk],
+) -> list[DecisionOutcome | LookupError]:
+    """Decide, record and emit ``asks`` in order, in the caller's transaction (the caller
+    commits). Each answer is an outcome, or the :class:`UnknownCase` /
+    :class:`UnknownDebtor` error of that ask alone."""
     session = uow.session
-    if case_id is not None:
-        found = await session.scalar(
-            select(contact_cases.c.debtor_id).where(contact_cases.c.case_id == case_id)
-        )
-        if found is None:
-            raise UnknownCase(case_id)
-        debtor_id = found
-    if debtor_id is None:
-        raise ValueError("a decision needs a case_id or a debtor_id")
-    # The per-debtor lock: every decision about this debtor waits here for the previous one.
-    timezone = await session.scalar(
-        select(debtors.c.timezone).where(debtors.c.debtor_id == debtor_id).with_for_update()
-    )
-    if timezone is None:
-        raise UnknownDebtor(debtor_id)
-    query = select(contact_cases).where(contact_cases.c.debtor_id == debtor_id)
-    if case_id is not None:
-        query = query.where(contact_cases.c.case_id == case_id)
-    rows = (await session.execute(query.order_by(contact_cases.c.case_id))).mappings().all()
-    agent = None
-    if agent_id is not None:
-        suspended = await session.scalar(
-            select(contact_agents.c.suspended).where(contact_agents.c.agent_id == agent_id)
-        )
-        agent = AgentView(agent_id, bool(suspended))
-    counts = await counts_at(session, debtor_id, timezone, now)
+    dialect = session.get_bind().dialect.name
+    targets = await _debtor_of(session, dialect, asks)
+    debtor_ids = sorted({t for t in targets if isinstance(t, str)})
+    known = await _lock_debtors(session, dialect, debtor_ids)
+    await _load_cases(session, dialect, known)
+    await _load_attempts(session, dialect, known, asks, targets)
+    agents = await _agents(session, dialect, asks)
 
+    answers: list[DecisionOutcome | LookupError] = []
+    attempts: list[dict[str, object]] = []
+    denials: list[dict[str, object]] = []
+    for ask, target in zip(asks, targets, strict=True):
+        if isinstance(target, LookupError):
+            answers.append(target)
+            continue
+        debtor = known.get(target)
+        if debtor is None or not debtor.cases:  # no row, or a row without cases: unknown
+            answers.append(UnknownDebtor(target))
+            continue
+        agent = None if ask.agent_id is None else AgentView(ask.agent_id, agents[ask.agent_id])
+        chosen = _decide_one(ask, target, debtor, agent, policies)
+        if chosen is None:
+            answers.append(UnknownCase(ask.case_id))
+            continue
+        case, policy, decision = chosen
+        decision_id = str(uuid.uuid4())
+        answers.append(DecisionOutcome(decision_id, target, case.case_id, decision))
+        if decision.allowed and ask.records_attempt:
+            # rule: CALL-DAILY-CAP, SMS-WEEKLY-CAP. The allowed contact is an attempt from now on.
+            debtor.attempts.append(AttemptRow(decision_id, ask.channel, None, ask.now))
+            attempts.append(
+                {
+                    "id": decision_id,
+                    "decision_id": decision_id,
+                    "debtor_id": target,
+                    "case_id": case.case_id,
+                    "channel": ask.channel,
+                    "agent_id": ask.agent_id,
+                    "answered": None,
+                    "attempted_at": ask.now,
+                }
+            )
+            uow.emit(
+                ContactAttempted(
+                    debtor_id=target,
+                    case_id=case.case_id,
+                    contact_id=decision_id,
+                    channel=ask.channel,
+                    agent_id=ask.agent_id,
+                    attempted_at=ask.now,
+                )
+            )
+        elif not decision.allowed:
+            denials.append(
+                {
+                    "decision_id": decision_id,
+                    "debtor_id": target,
+                    "case_id": case.case_id,
+                    "channel": ask.channel,
+                    "agent_id": ask.agent_id,
+                    "rules": ",".join(decision.rules),
+                    "reasons": json.dumps(
+                        [{"rule": d.rule, "reason": d.reason} for d in decision.denials],
+                        ensure_ascii=False,
+                    ),
+                    "policy_version": f"{policy.contract}/{policy.version}",
+                    "next_allowed_at": decision.next_allowed_at,
+                    "denied_at": ask.now,
+                }
+            )
+            uow.emit(
+                ContactDenied(
+                    debtor_id=target,
+                    decision_id=decision_id,
+                    case_id=case.case_id,
+                    channel=ask.channel,
+                    agent_id=ask.agent_id,
+                    rules=decision.rules,
+                    denied_at=ask.now,
+                    next_allowed_at=decision.next_allowed_at,
+                )
+            )
+    if attempts:
+        await session.execute(insert(contact_attempts), attempts)
+    if denials:
+        await session.execute(insert(contact_denials), denials)
+    return answers
+
+
+def _decide_one(
+    ask: DecisionAsk,
+    debtor_id: str,
+    debtor: _Debtor,
+    agent: AgentView | None,
+    policies: PolicyBook[ContactPolicy],
+) -> tuple[CaseView, ContactPolicy, Decision] | None:
+    """The decision on the asked case, or on the first of the debtor's cases that allows
+    the contact (else the first case's denial); none when the asked case is not the
+    debtor's."""
+    when = ask.when
+    holds = [h for h, until in debtor.holds if until is None or until > when]
+    counts = count_attempts(debtor.attempts, debtor.timezone, when)
     chosen: tuple[CaseView, ContactPolicy, Decision] | None = None
-    for row in rows:
+    for row in debtor.cases:
+        if ask.case_id is not None and row["case_id"] != ask.case_id:
+            continue
+        channels = row["channels"]
         case = CaseView(
-            case_id=row["case_id"],
+            case_id=str(row["case_id"]),
             debtor_id=debtor_id,
-            status=row["status"],
-            channels=tuple(row["channels"].split(",")) if row["channels"] else None,
-            timezone=timezone,
+            status=str(row["status"]),
+            channels=tuple(str(channels).split(",")) if channels else None,
+            timezone=debtor.timezone,
         )
-        policy = policies.for_contract(row["bank_id"], now.date())
-        decision = decide(case, agent, channel, counts, now, policy)
+        policy = policies.for_contract(str(row["bank_id"]), when.date())
+        decision = decide(case, agent, ask.channel, counts, when, policy, holds)
         if chosen is None or (decision.allowed and not chosen[2].allowed):
             chosen = (case, policy, decision)
         if decision.allowed:
             break
-    if chosen is None:  # a debtor row without cases cannot be built from the events
-        raise UnknownDebtor(debtor_id)
-    case, policy, decision = chosen
-    decision_id = str(uuid.uuid4())
-    if record_attempt is None:
-        record_attempt = channel == "call"
-    if decision.allowed and record_attempt:
-        # rule: CALL-DAILY-CAP, SMS-WEEKLY-CAP. The allowed contact is an attempt from now on.
-        await session.execute(
-            insert(contact_attempts).values(
-                id=decision_id,
-                decision_id=decision_id,
-                debtor_id=debtor_id,
-                case_id=case.case_id,
-                channel=channel,
-                agent_id=agent_id,
-                answered=None,
-                attempted_at=now,
+    return chosen
+
+
+async def _debtor_of(
+    session: AsyncSession, dialect: str, asks: Sequence[DecisionAsk]
+) -> list[str | LookupError]:
+    """The debtor each ask is about (its case's debtor), or why it is unknown."""
+    case_ids = sorted({a.case_id for a in asks if a.case_id is not None})
+    of_case: dict[str, str] = {}
+    if case_ids:
+        c = contact_cases.c
+        rows = await session.execute(
+            select(c.case_id, c.debtor_id).where(
+                in_ids(dialect, c.case_id, case_ids, element_type=String, name="case_ids")
             )
         )
-        uow.emit(
-            ContactAttempted(
-                debtor_id=debtor_id,
-                case_id=case.case_id,
-                contact_id=decision_id,
-                channel=channel,
-                agent_id=agent_id,
-                attempted_at=now,
+        of_case = {r.case_id: r.debtor_id for r in rows}
+    out: list[str | LookupError] = []
+    for a in asks:
+        if a.case_id is None:
+            out.append(str(a.debtor_id))
+        else:
+            found = of_case.get(a.case_id)
+            out.append(found if found is not None else UnknownCase(a.case_id))
+    return out
+
+
+async def _lock_debtors(
+    session: AsyncSession, dialect: str, debtor_ids: list[str]
+) -> dict[str, _Debtor]:
+    """Lock the debtors' rows in id order (every batch takes them in the same order: no
+    deadlock between batches) and read their unlifted holds in the same statement."""
+    if not debtor_ids:
+        return {}
+    d, h = debtors.c, contact_holds.c
+    rows = await session.execute(
+        select(d.debtor_id, d.timezone, h.hold_id, h.kind, h.rule, h.until)
+        .select_from(
+            debtors.outerjoin(
+                contact_holds, and_(h.debtor_id == d.debtor_id, h.lifted_at.is_(None))
             )
         )
-    elif not decision.allowed:
-        await session.execute(
-            insert(contact_denials).values(
-                decision_id=decision_id,
-                debtor_id=debtor_id,
-                case_id=case.case_id,
-                channel=channel,
-                agent_id=agent_id,
-                rules=",".join(decision.rules),
-                reasons=json.dumps(
-                    [{"rule": d.rule, "reason": d.reason} for d in decision.denials],
-                    ensure_ascii=False,
-                ),
-                policy_version=f"{policy.contract}/{policy.version}",
-                next_allowed_at=decision.next_allowed_at,
-                denied_at=now,
-            )
+        .where(in_ids(dialect, d.debtor_id, debtor_ids, element_type=String, name="debtor_ids"))
+        .order_by(d.debtor_id, h.hold_id)
+        .with_for_update(of=debtors)
+    )
+    known: dict[str, _Debtor] = {}
+    for r in rows:
+        debtor = known.setdefault(r.debtor_id, _Debtor(r.timezone))
+        if r.hold_id is not None:
+            debtor.holds.append((HoldView(r.hold_id, r.kind, r.rule, r.until), r.until))
+    return known
+
+
+async def _load_cases(session: AsyncSession, dialect: str, known: dict[str, _Debtor]) -> None:
+    if not known:
+        return
+    c = contact_cases.c
+    rows = await session.execute(
+        select(c.case_id, c.debtor_id, c.bank_id, c.status, c.channels)
+        .where(in_ids(dialect, c.debtor_id, list(known), element_type=String, name="debtor_ids"))
+        .order_by(c.debtor_id, c.case_id)
+    )
+    for r in rows.mappings():
+        known[r["debtor_id"]].cases.append(dict(r))
+
+
+async def _load_attempts(
+    session: AsyncSession,
+    dialect: str,
+    known: dict[str, _Debtor],
+    asks: Sequence[DecisionAsk],
+    targets: Sequence[str | LookupError],
+) -> None:
+    """The attempts the caps count: from the earliest local week start to the latest local
+    day or week end among the asks, per debtor (a few rows each: the caps keep them few)."""
+    spans: dict[str, list[datetime]] = defaultdict(list)
+    for ask, target in zip(asks, targets, strict=True):
+        if isinstance(target, str) and target in known:
+            zone = known[target].timezone
+            spans[target] += [*local_week_bounds(ask.when, zone), *local_day_bounds(ask.when, zone)]
+    if not spans:
+        return
+    since = min(min(s) for s in spans.values())
+    until = max(max(s) for s in spans.values())
+    rows = await load_attempts(session, dialect, sorted(spans), since, until)
+    for debtor_id, row in rows:
+        known[debtor_id].attempts.append(row)
+
+
+async def load_attempts(
+    session: AsyncSession, dialect: str, debtor_ids: list[str], since: datetime, until: datetime
+) -> list[tuple[str, AttemptRow]]:
+    """The debtors' recorded attempts in [since, until), as (debtor id, attempt)."""
+    a = contact_attempts.c
+    rows = await session.execute(
+        select(a.debtor_id, a.id, a.channel, a.answered, a.attempted_at).where(
+            in_ids(dialect, a.debtor_id, debtor_ids, element_type=String, name="debtor_ids"),
+            a.attempted_at >= since,
+            a.attempted_at < until,
         )
-        uow.emit(
-            ContactDenied(
-                debtor_id=debtor_id,
-                decision_id=decision_id,
-                case_id=case.case_id,
-                channel=channel,
-                agent_id=agent_id,
-                rules=decision.rules,
-                denied_at=now,
-                next_allowed_at=decision.next_allowed_at,
-            )
+    )
+    return [(r.debtor_id, AttemptRow(r.id, r.channel, r.answered, r.attempted_at)) for r in rows]
+
+
+async def _agents(
+    session: AsyncSession, dialect: str, asks: Sequence[DecisionAsk]
+) -> dict[str, bool]:
+    """Whether each asking agent is suspended (an agent QA never spoke of is not)."""
+    ids = sorted({a.agent_id for a in asks if a.agent_id is not None})
+    if not ids:
+        return {}
+    g = contact_agents.c
+    rows = await session.execute(
+        select(g.agent_id, g.suspended).where(
+            in_ids(dialect, g.agent_id, ids, element_type=String, name="agent_ids")
         )
-    return DecisionOutcome(decision_id, debtor_id, case.case_id, decision)
+    )
+    suspended = {r.agent_id: bool(r.suspended) for r in rows}
+    return {i: suspended.get(i, False) for i in ids}
+
+
+def count_attempts(
+    attempts: Sequence[AttemptRow],
+    timezone: str,
+    now: datetime,
+    *,
+    before_now: bool = False,
+    exclude_attempt: str | None = None,
+) -> Counts:
+    """Calls in the debtor's local day, unanswered ones among them (the dialer's webhooks
+    mark attempts answered or not), SMS in the local ISO week.
+
+    ``before_now`` counts only what happened before ``now`` and ``exclude_attempt`` leaves
+    one attempt out: the state at a past instant, as a call's own start saw it."""
+    day_start, day_end = local_day_bounds(now, timezone)
+    week_start, week_end = local_week_bounds(now, timezone)
+    if before_now:
+        day_end, week_end = now, now
+    calls = unanswered = sms = 0
+    for a in attempts:
+        if a.id == exclude_attempt:
+            continue
+        if a.channel == "call" and day_start <= a.attempted_at < day_end:
+            calls += 1
+            unanswered += a.answered is False
+        elif a.channel == "sms" and week_start <= a.attempted_at < week_end:
+            sms += 1
+    return Counts(calls_today=calls, unanswered_today=unanswered, sms_this_week=sms)
 
 
 async def counts_at(
@@ -198,39 +464,20 @@ async def counts_at(
     before_now: bool = False,
     exclude_attempt: str | None = None,
 ) -> Counts:
-    """Calls in the debtor's local day, unanswered ones among them (the dialer's webhooks
-    mark attempts answered or not), SMS in the local ISO week.
-
-    ``before_now`` counts only what happened before ``now`` and ``exclude_attempt`` leaves
-    one attempt out: the state at a past instant, as a call's own start saw it.
-    """
-    a = contact_attempts.c
-    day_start, day_end = local_day_bounds(now, timezone)
+    """:func:`count_attempts` over the debtor's attempts read from the database."""
     week_start, week_end = local_week_bounds(now, timezone)
-    if before_now:
-        day_end, week_end = now, now
-    others = a.id != exclude_attempt if exclude_attempt is not None else true()
-    calls = (
-        await session.execute(
-            select(
-                func.count(),
-                func.count().filter(a.answered.is_(False)),
-            ).where(
-                a.debtor_id == debtor_id,
-                a.channel == "call",
-                a.attempted_at >= day_start,
-                a.attempted_at < day_end,
-                others,
-            )
-        )
-    ).one()
-    sms = await session.scalar(
-        select(func.count()).where(
-            a.debtor_id == debtor_id,
-            a.channel == "sms",
-            a.attempted_at >= week_start,
-            a.attempted_at < week_end,
-            others,
-        )
+    day_start, day_end = local_day_bounds(now, timezone)
+    rows = await load_attempts(
+        session,
+        session.get_bind().dialect.name,
+        [debtor_id],
+        min(week_start, day_start),
+        max(week_end, day_end),
     )
-    return Counts(calls_today=calls[0], unanswered_today=calls[1], sms_this_week=sms or 0)
+    return count_attempts(
+        [r for _, r in rows],
+        timezone,
+        now,
+        before_now=before_now,
+        exclude_attempt=exclude_attempt,
+    )

@@ -2,6 +2,15 @@
 
 from fastapi import APIRouter
 
-from contact_svc.entrypoints.api import decisions, sms, webhooks
+from contact_svc.entrypoints.api import decisions, holds, letters, sms, visits, webhooks
 
-ROUTERS: list[APIRouter] = [decisions.router, webhooks.router, sms.templates_router, sms.router]
+ROUTERS: list[APIRouter] = [
+    decisions.router,
+    webhooks.router,
+    sms.templates_router,
+    sms.router,
+    letters.templates_router,
+    letters.router,
+    visits.router,
+    holds.router,
+]
