@@ -153,6 +153,43 @@ async def test_an_unapproved_template_is_refused_and_nothing_is_sent(
     assert await _rows(contact_api, select(contact_attempts)) == []
 
 
+async def test_a_filed_version_keeps_its_number_and_refusals_name_the_field(
+    contact_api: httpx.AsyncClient, apply: Apply, clock: FrozenClock
+) -> None:
+    await apply(imported("c-1", "d-1"))
+    template_id = await _approved_template(contact_api)
+    approve = f"/v1/sms-templates/{template_id}/versions/1/approve"
+    # approving again under the same number changes nothing; under another is refused
+    r = await contact_api.post(approve, json={"filing_number": "BA-2026-0042"}, headers=BANK)
+    assert r.status_code == 200 and r.json()["filing_number"] == "BA-2026-0042"
+    r = await contact_api.post(approve, json={"filing_number": "BA-2026-0099"}, headers=BANK)
+    assert r.status_code == 409, r.text
+    problem = r.json()
+    assert problem["rule"] == "SMS-TEMPLATE" and problem["field"] == "filing_number"
+    assert problem["detail"] == "version 1 is already filed as BA-2026-0042"
+    r = await contact_api.get(f"/v1/sms-templates/{template_id}/versions/1", headers=_agent(clock))
+    assert r.status_code == 200 and r.json()["filing_number"] == "BA-2026-0042"
+    r = await contact_api.get(f"/v1/sms-templates/{template_id}/versions/9", headers=OPS)
+    assert r.status_code == 404 and r.json()["field"] == "template_id"
+    assert r.json()["detail"] == f"no template {template_id} version 9"
+    # sending: an unapproved version and another bank's are refused naming the template
+    r = await contact_api.post(
+        f"/v1/sms-templates/{template_id}/versions", json={"body": BODY}, headers=OPS
+    )
+    assert r.status_code == 201 and r.json()["filing_number"] is None
+    r = await contact_api.post("/v1/sms", json=_send(template_id, 2), headers=_agent(clock))
+    assert r.status_code == 409 and r.json()["field"] == "template_id"
+    assert r.json()["detail"] == (
+        f"template {template_id} version 2 is not approved and filed by the bank"
+    )
+    other = await _approved_template(contact_api, bank_id="bank-b")
+    r = await contact_api.post("/v1/sms", json=_send(other), headers=OPS)
+    assert r.status_code == 409 and r.json()["field"] == "template_id"
+    assert r.json()["detail"] == (
+        f"template {other} is filed for bank bank-b, case c-1 belongs to bank bank-a"
+    )
+
+
 async def test_an_approved_template_is_rendered_sent_and_recorded(
     contact_api: httpx.AsyncClient, apply: Apply, clock: FrozenClock, sink: Path
 ) -> None:

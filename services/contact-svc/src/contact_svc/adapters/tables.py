@@ -129,31 +129,38 @@ dialer_deliveries = Table(
     UniqueConstraint("call_id", "event", name="uq_dialer_deliveries_call_event"),
 )
 
-# SMS templates (SMS-TEMPLATE): created by ops, each new body a new version; a version is
-# sendable once the bank approved and filed it (filing number).
-sms_templates = Table(
-    "sms_templates",
-    metadata,
-    Column("template_id", String(36), primary_key=True),
-    Column("bank_id", String(64), nullable=False, index=True),
-    Column("name", String(100), nullable=False),
-    Column("created_by", String(64), nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-)
 
-sms_template_versions = Table(
-    "sms_template_versions",
-    metadata,
-    Column("template_id", String(36), primary_key=True),
-    Column("version", Integer, primary_key=True),
-    Column("body", Text, nullable=False),
-    Column("status", String(16), nullable=False),  # pending | approved
-    Column("filing_number", String(64), nullable=True),
-    Column("approved_by", String(64), nullable=True),
-    Column("approved_at", UtcDateTime, nullable=True),
-    Column("created_by", String(64), nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-)
+def _template_tables(channel: str, number: str) -> tuple[Table, Table]:
+    """A channel's templates, created by ops, and their versions: each new body a new
+    version, usable once the bank approved it under its ``number`` (pending | approved)."""
+    templates = Table(
+        f"{channel}_templates",
+        metadata,
+        Column("template_id", String(36), primary_key=True),
+        Column("bank_id", String(64), nullable=False, index=True),
+        Column("name", String(100), nullable=False),
+        Column("created_by", String(64), nullable=False),
+        Column("created_at", UtcDateTime, nullable=False),
+    )
+    versions = Table(
+        f"{channel}_template_versions",
+        metadata,
+        Column("template_id", String(36), primary_key=True),
+        Column("version", Integer, primary_key=True),
+        Column("body", Text, nullable=False),
+        Column("status", String(16), nullable=False),  # pending | approved
+        Column(number, String(64), nullable=True),
+        Column("approved_by", String(64), nullable=True),
+        Column("approved_at", UtcDateTime, nullable=True),
+        Column("created_by", String(64), nullable=False),
+        Column("created_at", UtcDateTime, nullable=False),
+    )
+    return templates, versions
+
+
+# SMS templates (SMS-TEMPLATE): a version is sendable once the bank approved and filed it
+# (filing number).
+sms_templates, sms_template_versions = _template_tables("sms", "filing_number")
 
 # SMS handed to the provider, recorded with the attempt (SMS-WEEKLY-CAP counts attempts).
 # The text itself is not kept: its SHA-256 proves what was sent.
@@ -175,31 +182,9 @@ sms_messages = Table(
     Index("ix_sms_messages_debtor_sent_at", "debtor_id", "sent_at"),
 )
 
-# Letter templates (LETTER): created by ops, each new body a new version; a version is usable
-# once the bank approved it (its approval number).
-letter_templates = Table(
-    "letter_templates",
-    metadata,
-    Column("template_id", String(36), primary_key=True),
-    Column("bank_id", String(64), nullable=False, index=True),
-    Column("name", String(100), nullable=False),
-    Column("created_by", String(64), nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-)
-
-letter_template_versions = Table(
-    "letter_template_versions",
-    metadata,
-    Column("template_id", String(36), primary_key=True),
-    Column("version", Integer, primary_key=True),
-    Column("body", Text, nullable=False),
-    Column("status", String(16), nullable=False),  # pending | approved
-    Column("approval_number", String(64), nullable=True),
-    Column("approved_by", String(64), nullable=True),
-    Column("approved_at", UtcDateTime, nullable=True),
-    Column("created_by", String(64), nullable=False),
-    Column("created_at", UtcDateTime, nullable=False),
-)
+# Letter templates (LETTER): a version is usable once the bank approved it (its approval
+# number).
+letter_templates, letter_template_versions = _template_tables("letter", "approval_number")
 
 # Letters generated for a case: the rendered text (name, address) encrypted, its SHA-256 in
 # clear; the dispatch (carrier, tracking number) and each delivery status with its instant,

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Final, Literal
 
-from contact_svc.domain.sms import TemplateInvalid, placeholders
+from contact_svc.domain.sms import TemplateInvalid, fill, required_placeholders, required_values
 
 LETTER = "LETTER"
 
@@ -78,22 +78,7 @@ def move(current: str, target: str) -> LetterStatus:
 
 def validate_body(body: str) -> list[str]:
     """Every required placeholder present, no unknown one; returns the placeholders."""
-    names = placeholders(body, LETTER)
-    unknown = sorted(set(names) - ALLOWED_PLACEHOLDERS)
-    if unknown:
-        raise TemplateInvalid(
-            "body",
-            f"{LETTER}: unknown placeholder(s) {', '.join(unknown)}; allowed: "
-            f"{', '.join(REQUIRED_PLACEHOLDERS)}",
-        )
-    missing = [p for p in REQUIRED_PLACEHOLDERS if p not in names]
-    if missing:
-        raise TemplateInvalid(
-            "body",
-            f"{LETTER}: a formal letter must state {', '.join(missing)} "
-            f"(placeholder(s) {', '.join('{' + m + '}' for m in missing)} missing)",
-        )
-    return names
+    return required_placeholders(body, LETTER, REQUIRED_PLACEHOLDERS, "a formal letter")
 
 
 def format_amount(raw: str) -> str:
@@ -120,30 +105,12 @@ def render(body: str, values: Mapping[str, str]) -> str:
     """The text of one letter; every required value given and non-blank, no unknown value,
     and the rendered text checked to carry each required value (LETTER)."""
     validate_body(body)
-    unknown = sorted(set(values) - ALLOWED_PLACEHOLDERS)
-    if unknown:
-        raise TemplateInvalid(f"values.{unknown[0]}", f"{LETTER}: unknown value {unknown[0]}")
-    clean: dict[str, str] = {}
-    for name in REQUIRED_PLACEHOLDERS:
-        value = values.get(name)
-        if value is None or not value.strip():
-            raise TemplateInvalid(
-                f"values.{name}", f"{LETTER}: {name} is required content of a formal letter"
-            )
-        limit = MAX_LEGAL_CHARS if name == "legal_consequences" else MAX_VALUE_CHARS
-        if len(value) > limit or "{" in value or "}" in value:
-            raise TemplateInvalid(
-                f"values.{name}",
-                f"{LETTER}: {name} must be at most {limit} characters without braces",
-            )
-        clean[name] = value.strip()
+    clean = required_values(
+        values,
+        LETTER,
+        REQUIRED_PLACEHOLDERS,
+        "a formal letter",
+        lambda name: MAX_LEGAL_CHARS if name == "legal_consequences" else MAX_VALUE_CHARS,
+    )
     clean["overdue_amount"] = format_amount(clean["overdue_amount"])
-    text = body.format_map(clean)
-    for name in REQUIRED_PLACEHOLDERS:
-        if clean[name] not in text:  # pragma: no cover - guaranteed by validate_body
-            raise TemplateInvalid(f"values.{name}", f"{LETTER}: {name} is not in the text")
-    if len(text) > MAX_RENDERED_CHARS:
-        raise TemplateInvalid(
-            "values", f"{LETTER}: the rendered letter exceeds {MAX_RENDERED_CHARS} characters"
-        )
-    return text
+    return fill(body, clean, LETTER, MAX_RENDERED_CHARS, "letter")

@@ -30,6 +30,7 @@ from contact_svc.domain.hold import (
     hold_state,
 )
 from contact_svc.service_layer.decisions import UnknownCase, UnknownDebtor
+from contact_svc.service_layer.rows import one_row, page_rows
 
 COMPLAINT_SVC = "complaint-svc"
 
@@ -155,12 +156,7 @@ async def list_holds(
         query = query.where(in_force)
     elif active is False:
         query = query.where(~in_force)
-    rows = (
-        (await uow.session.execute(page.keyset(query, (h.placed_at, h.hold_id), descending=True)))
-        .mappings()
-        .all()
-    )
-    return page.page_of([dict(r) for r in rows], lambda r: (r["placed_at"], r["hold_id"]))
+    return await page_rows(uow, page, query, (h.placed_at, h.hold_id), descending=True)
 
 
 async def _insert(
@@ -198,10 +194,4 @@ async def _insert(
 
 
 async def _hold(uow: UnitOfWork, hold_id: str, *, lock: bool = False) -> Mapping[str, Any]:
-    query = select(contact_holds).where(contact_holds.c.hold_id == hold_id)
-    if lock:
-        query = query.with_for_update()
-    row = (await uow.session.execute(query)).mappings().one_or_none()
-    if row is None:
-        raise UnknownHold(hold_id)
-    return dict(row)
+    return await one_row(uow, contact_holds, "hold_id", hold_id, UnknownHold, lock=lock)

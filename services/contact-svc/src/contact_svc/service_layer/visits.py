@@ -37,7 +37,8 @@ from contact_svc.domain.visit import (
     refuse_suspended,
     team,
 )
-from contact_svc.service_layer.decisions import DecisionOutcome, UnknownCase, decide_contact
+from contact_svc.service_layer.decisions import DecisionOutcome, decide_contact
+from contact_svc.service_layer.rows import case_bank, one_row, page_rows, where_given
 
 
 class UnknownVisit(LookupError):
@@ -63,11 +64,7 @@ async def plan_visit(
     by: str,
 ) -> PlannedVisit:
     session = uow.session
-    bank_id = await session.scalar(
-        select(contact_cases.c.bank_id).where(contact_cases.c.case_id == case_id)
-    )
-    if bank_id is None:
-        raise UnknownCase(case_id)
+    bank_id = await case_bank(uow, case_id)
     if planned_at <= now:
         raise VisitInvalid("planned_at", f"{VISIT_TEAM}: a visit is planned ahead of time")
     policy = policies.for_contract(bank_id, planned_at.date())
@@ -218,24 +215,11 @@ async def list_visits(
 ) -> tuple[list[Mapping[str, Any]], str | None]:
     """Visits by planned time, earliest first."""
     c = visits.c
-    query = select(visits)
-    if case_id is not None:
-        query = query.where(c.case_id == case_id)
-    if debtor_id is not None:
-        query = query.where(c.debtor_id == debtor_id)
-    if status is not None:
-        query = query.where(c.status == status)
-    rows = (
-        (await uow.session.execute(page.keyset(query, (c.planned_at, c.visit_id)))).mappings().all()
+    query = where_given(
+        select(visits), {c.case_id: case_id, c.debtor_id: debtor_id, c.status: status}
     )
-    return page.page_of([dict(r) for r in rows], lambda r: (r["planned_at"], r["visit_id"]))
+    return await page_rows(uow, page, query, (c.planned_at, c.visit_id))
 
 
 async def _visit(uow: UnitOfWork, visit_id: str, *, lock: bool = False) -> Mapping[str, Any]:
-    query = select(visits).where(visits.c.visit_id == visit_id)
-    if lock:
-        query = query.with_for_update()
-    row = (await uow.session.execute(query)).mappings().one_or_none()
-    if row is None:
-        raise UnknownVisit(visit_id)
-    return dict(row)
+    return await one_row(uow, visits, "visit_id", visit_id, UnknownVisit, lock=lock)

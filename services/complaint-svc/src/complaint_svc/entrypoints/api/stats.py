@@ -16,13 +16,13 @@ from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Annotated, Any, Literal, Self
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, Field, model_validator
 
+from collect_common.db import UnitOfWork
 from collect_common.security.auth import Principal, Role
 from collect_common.web.auth import require_roles
-from collect_common.web.idempotency import IdempotencyKeyHeader
 from collect_common.web.pagination import Page, PageQuery
 from collect_common.web.problems import PROBLEM_JSON, ProblemError
 from complaint_svc.adapters.stats_repository import ActionFilter
@@ -43,7 +43,8 @@ from complaint_svc.domain.stats import (
     parse_month,
     week_of,
 )
-from complaint_svc.entrypoints.api.deps import ContextDep, IdempotencyDep, RuntimeDep
+from complaint_svc.entrypoints.api.deps import ContextDep, RuntimeDep
+from complaint_svc.entrypoints.api.idempotent import PostDep
 from complaint_svc.service_layer import stats
 from complaint_svc.service_layer.stats import (
     ActionNotFound,
@@ -372,39 +373,28 @@ async def get_sla(
     summary="Open a corrective action from a ticket or a finding, with owner and deadline",
     tags=["corrective-actions"],
 )
-async def post_action(
-    body: ActionIn,
-    request: Request,
-    who: ActionWriter,
-    key: IdempotencyKeyHeader,
-    keys: IdempotencyDep,
-    runtime: RuntimeDep,
-) -> Response:
+async def post_action(body: ActionIn, who: ActionWriter, post: PostDep) -> Response:
     """rule: COMP-STATS. The deadline must be ahead; a ticket must exist (422 naming the
     field). Retried with the same ``Idempotency-Key``, it opens nothing new."""
     finding = None if body.finding is None else Finding(**body.finding.model_dump())
-    now = runtime.clock.now()
+    now = post.runtime.clock.now()
+
+    async def work(uow: UnitOfWork) -> Response:
+        action = await stats.create_action(
+            uow,
+            ticket_id=body.ticket_id,
+            finding=finding,
+            description=body.description,
+            owner=body.owner,
+            deadline=body.deadline,
+            actor=who.subject,
+            now=now,
+        )
+        return JSONResponse(ActionOut.of(action, now).model_dump(mode="json"), status_code=201)
+
     with _as_problems():
-        async with runtime.uow() as uow:
-            replay = await keys.begin(uow, request, who, key)
-            if replay is not None:
-                return replay
-            action = await stats.create_action(
-                uow,
-                ticket_id=body.ticket_id,
-                finding=finding,
-                description=body.description,
-                owner=body.owner,
-                deadline=body.deadline,
-                actor=who.subject,
-                now=now,
-            )
-            response = JSONResponse(
-                ActionOut.of(action, now).model_dump(mode="json"), status_code=201
-            )
-            await keys.record(uow, response)
-            await uow.commit()
-    await overdue_gauge(runtime).refresh_quietly()
+        response = await post.run(who, work)
+    await overdue_gauge(post.runtime).refresh_quietly()
     return response
 
 

@@ -11,9 +11,9 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from collect_common.db import UnitOfWork
 from collect_common.security.auth import Role
 from collect_common.web.auth import require_roles
-from collect_common.web.idempotency import IdempotencyKeyHeader
 from collect_common.web.problems import PROBLEM_JSON, ProblemError
 from complaint_svc.domain.handling import (
     Department,
@@ -32,7 +32,8 @@ from complaint_svc.domain.model import (
     TicketStateError,
     UnknownStep,
 )
-from complaint_svc.entrypoints.api.deps import ContextDep, IdempotencyDep, RuntimeDep
+from complaint_svc.entrypoints.api.deps import ContextDep, RuntimeDep
+from complaint_svc.entrypoints.api.idempotent import PostDep
 from complaint_svc.entrypoints.api.schemas import (
     FindingIn,
     FollowUpIn,
@@ -60,6 +61,10 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     409: {"content": {PROBLEM_JSON: {}}},
     422: {"content": {PROBLEM_JSON: {}}},
 }
+
+
+def _json(ticket: Ticket, status_code: int = 200) -> JSONResponse:
+    return JSONResponse(TicketOut.of(ticket).model_dump(mode="json"), status_code=status_code)
 
 
 @contextmanager
@@ -112,12 +117,7 @@ def _as_problems(ticket_id: str) -> Iterator[None]:
     dependencies=[require_roles(Role.COMPLAINT)],
 )
 async def post_ticket(
-    body: HotlineComplaintIn,
-    request: Request,
-    key: IdempotencyKeyHeader,
-    keys: IdempotencyDep,
-    ctx: ContextDep,
-    runtime: RuntimeDep,
+    body: HotlineComplaintIn, request: Request, post: PostDep, ctx: ContextDep
 ) -> Response:
     """Accepted at once: every step's deadline runs from now (the follow-up's from the
     result). Retried with the same ``Idempotency-Key``, it files nothing new and returns
@@ -131,15 +131,12 @@ async def post_ticket(
         case_id=body.case_id,
         agent_id=body.agent_id,
     )
-    async with runtime.uow() as uow:
-        replay = await keys.begin(uow, request, request.state.principal, key)
-        if replay is not None:
-            return replay
-        ticket = await open_ticket(ctx, uow, intake, runtime.clock.now())
-        response = JSONResponse(TicketOut.of(ticket).model_dump(mode="json"), status_code=201)
-        await keys.record(uow, response)
-        await uow.commit()
-    return response
+
+    async def work(uow: UnitOfWork) -> Response:
+        ticket = await open_ticket(ctx, uow, intake, post.runtime.clock.now())
+        return _json(ticket, 201)
+
+    return await post.run(request.state.principal, work)
 
 
 @router.get(
@@ -241,37 +238,28 @@ async def post_followup(
     dependencies=[require_roles(Role.COMPLAINT)],
 )
 async def post_finding(
-    ticket_id: str,
-    body: FindingIn,
-    request: Request,
-    key: IdempotencyKeyHeader,
-    keys: IdempotencyDep,
-    ctx: ContextDep,
-    runtime: RuntimeDep,
+    ticket_id: str, body: FindingIn, request: Request, post: PostDep, ctx: ContextDep
 ) -> Response:
     """Collection, compliance and customer service each add theirs (the text is kept
     encrypted; the author is the caller). Until the cycle's outcome is recorded; 409
     naming the state after it. The ticket lists ``pending_departments``. Retried with the
     same ``Idempotency-Key``, it adds nothing and returns the first answer."""
     principal = request.state.principal
+
+    async def work(uow: UnitOfWork) -> Response:
+        ticket = await add_finding(
+            ctx,
+            uow,
+            ticket_id,
+            Department(body.department),
+            principal.subject,
+            body.text,
+            post.runtime.clock.now(),
+        )
+        return _json(ticket, 201)
+
     with _as_problems(ticket_id):
-        async with runtime.uow() as uow:
-            replay = await keys.begin(uow, request, principal, key)
-            if replay is not None:
-                return replay
-            ticket = await add_finding(
-                ctx,
-                uow,
-                ticket_id,
-                Department(body.department),
-                principal.subject,
-                body.text,
-                runtime.clock.now(),
-            )
-            response = JSONResponse(TicketOut.of(ticket).model_dump(mode="json"), status_code=201)
-            await keys.record(uow, response)
-            await uow.commit()
-    return response
+        return await post.run(principal, work)
 
 
 @router.post(
@@ -282,13 +270,7 @@ async def post_finding(
     dependencies=[require_roles(Role.COMPLAINT)],
 )
 async def post_outcome(
-    ticket_id: str,
-    body: OutcomeIn,
-    request: Request,
-    key: IdempotencyKeyHeader,
-    keys: IdempotencyDep,
-    ctx: ContextDep,
-    runtime: RuntimeDep,
+    ticket_id: str, body: OutcomeIn, request: Request, post: PostDep, ctx: ContextDep
 ) -> Response:
     """Once per cycle, while the ticket is ``investigating`` and after all three
     departments' findings (409 ``findings-missing`` naming the departments, rule
@@ -310,14 +292,12 @@ async def post_outcome(
             ),
             apology_recorded=body.apology_recorded,
         )
-        async with runtime.uow() as uow:
-            replay = await keys.begin(uow, request, request.state.principal, key)
-            if replay is not None:
-                return replay
+        principal = request.state.principal
+
+        async def work(uow: UnitOfWork) -> Response:
             ticket = await record_outcome(
-                ctx, uow, ticket_id, decision, request.state.principal.subject, runtime.clock.now()
+                ctx, uow, ticket_id, decision, principal.subject, post.runtime.clock.now()
             )
-            response = JSONResponse(TicketOut.of(ticket).model_dump(mode="json"))
-            await keys.record(uow, response)
-            await uow.commit()
-    return response
+            return _json(ticket)
+
+        return await post.run(principal, work)

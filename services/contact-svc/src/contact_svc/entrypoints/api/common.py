@@ -1,20 +1,22 @@
-"""What the letter, visit and hold routers share: their dependencies, the idempotent POST,
-and the problem a contact-policy denial is answered with."""
+"""What the template, letter, visit and hold routers share: their dependencies, the
+idempotent POST, the template models, and the problems a contact-policy denial, a move
+the current state does not allow and an unknown case are answered with."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, Protocol, Self
 
 from fastapi import Depends, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from collect_common.db import UnitOfWork
 from collect_common.security.auth import Principal
-from collect_common.web.idempotency import IdempotencyKeys
+from collect_common.web.idempotency import IdempotencyKeyHeader, IdempotencyKeys
 from collect_common.web.problems import PROBLEM_JSON, ProblemError, problem_response
 from contact_svc.service_layer.decisions import (
     ContactContext,
@@ -22,6 +24,7 @@ from contact_svc.service_layer.decisions import (
     UnknownCase,
     UnknownDebtor,
 )
+from contact_svc.service_layer.templates import TemplateVersion
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"content": {PROBLEM_JSON: {}}} for code in (404, 409, 422)
@@ -40,6 +43,70 @@ def _keys(request: Request) -> IdempotencyKeys:
 
 ContextDep = Annotated[ContactContext, Depends(_context)]
 IdempotencyDep = Annotated[IdempotencyKeys, Depends(_keys)]
+
+
+@dataclass(frozen=True)
+class Post:
+    """What an idempotent POST runs with: the request, the context, the request's
+    ``Idempotency-Key`` and where answers are kept for it."""
+
+    request: Request
+    ctx: ContactContext
+    keys: IdempotencyKeys
+    key: str | None
+
+    def now(self) -> datetime:
+        now: datetime = self.request.app.state.runtime.clock.now()
+        return now
+
+    async def run(
+        self, principal: Principal, work: Callable[[UnitOfWork], Awaitable[Response]]
+    ) -> Response:
+        """Run ``work`` in one unit of work under the request's ``Idempotency-Key``: its
+        answer (a success or a business refusal returned as a response) commits with the
+        work, and a retry with the same key gets it again. A raised problem rolls
+        everything back."""
+        async with self.ctx.uow_factory() as uow:
+            replay = await self.keys.begin(uow, self.request, principal, self.key)
+            if replay is not None:
+                return replay
+            response = await work(uow)
+            await self.keys.record(uow, response)
+            await uow.commit()
+        return response
+
+
+def _post(
+    request: Request, ctx: ContextDep, keys: IdempotencyDep, key: IdempotencyKeyHeader
+) -> Post:
+    return Post(request, ctx, keys, key)
+
+
+PostDep = Annotated[Post, Depends(_post)]
+
+
+class TemplateFields(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    bank_id: str = Field(min_length=1, max_length=64)
+
+
+class TemplateOutFields(BaseModel):
+    # Each channel's model adds the bank's number under its own name (``number_field``)
+    # and ``approved_at``.
+    number_field: ClassVar[str]
+
+    template_id: str
+    bank_id: str
+    name: str
+    version: int
+    body: str
+    status: str = Field(examples=["pending", "approved"])
+
+    @classmethod
+    def of(cls, t: TemplateVersion) -> Self:
+        data = asdict(t)
+        data[cls.number_field] = data.pop("number")
+        return cls.model_validate(data)
 
 
 def json_response(model: BaseModel, status_code: int = 200) -> JSONResponse:
@@ -70,25 +137,15 @@ def denied(request: Request, outcome: DecisionOutcome, what: str) -> JSONRespons
     )
 
 
-async def idempotent(
-    request: Request,
-    ctx: ContactContext,
-    keys: IdempotencyKeys,
-    principal: Principal,
-    key: str | None,
-    work: Callable[[UnitOfWork], Awaitable[Response]],
-) -> Response:
-    """Run ``work`` in one unit of work under the request's ``Idempotency-Key``: its answer
-    (a success or a business refusal returned as a response) commits with the work, and a
-    retry with the same key gets it again. A raised problem rolls everything back."""
-    async with ctx.uow_factory() as uow:
-        replay = await keys.begin(uow, request, principal, key)
-        if replay is not None:
-            return replay
-        response = await work(uow)
-        await keys.record(uow, response)
-        await uow.commit()
-    return response
+class StateError(Protocol):
+    current: str
+
+
+def state_conflict(
+    exc: StateError, rule: str, slug: str, field: str | None = "status"
+) -> ProblemError:
+    """409: the move the current state does not allow, naming that state."""
+    return ProblemError(409, str(exc), rule=rule, field=field, slug=slug, current_state=exc.current)
 
 
 @contextmanager

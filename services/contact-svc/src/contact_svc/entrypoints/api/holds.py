@@ -15,7 +15,6 @@ from collect_common.db import UnitOfWork
 from collect_common.security.auth import Principal, Role
 from collect_common.security.masking import mask_text
 from collect_common.web.auth import require_roles
-from collect_common.web.idempotency import IdempotencyKeyHeader
 from collect_common.web.pagination import Page, PageQuery
 from collect_common.web.problems import ProblemError
 from contact_svc.domain.hold import (
@@ -28,9 +27,9 @@ from contact_svc.domain.hold import (
 from contact_svc.entrypoints.api.common import (
     ERRORS,
     ContextDep,
-    IdempotencyDep,
-    idempotent,
+    PostDep,
     json_response,
+    state_conflict,
     unknown_case_as_404,
 )
 from contact_svc.service_layer.holds import (
@@ -114,9 +113,7 @@ def _problems(hold_id: str | None = None) -> Iterator[None]:
     except DuplicateHold as exc:
         raise ProblemError(409, str(exc), rule=CONTACT_CONDUCT, field="ticket_id") from None
     except HoldStateError as exc:
-        raise ProblemError(
-            409, str(exc), rule=CONTACT_CONDUCT, slug="hold-state", current_state=exc.current
-        ) from None
+        raise state_conflict(exc, CONTACT_CONDUCT, "hold-state", field=None) from None
 
 
 @router.post(
@@ -128,13 +125,10 @@ def _problems(hold_id: str | None = None) -> Iterator[None]:
 )
 async def post_hold(
     body: HoldIn,
-    request: Request,
     principal: Writers,
-    ctx: ContextDep,
-    keys: IdempotencyDep,
-    key: IdempotencyKeyHeader,
+    post: PostDep,
 ) -> Response:
-    now = request.app.state.runtime.clock.now()
+    now = post.now()
 
     async def work(uow: UnitOfWork) -> Response:
         with _problems(), unknown_case_as_404(body.case_id, body.debtor_id):
@@ -151,7 +145,7 @@ async def post_hold(
             )
         return json_response(HoldOut.of(row, None, now), 201)
 
-    return await idempotent(request, ctx, keys, principal, key, work)
+    return await post.run(principal, work)
 
 
 @router.get(
@@ -198,13 +192,10 @@ async def get_one(hold_id: str, request: Request, ctx: ContextDep, principal: Re
 async def post_lift(
     hold_id: str,
     body: LiftIn,
-    request: Request,
     principal: Writers,
-    ctx: ContextDep,
-    keys: IdempotencyDep,
-    key: IdempotencyKeyHeader,
+    post: PostDep,
 ) -> Response:
-    now = request.app.state.runtime.clock.now()
+    now = post.now()
 
     async def work(uow: UnitOfWork) -> Response:
         with _problems(hold_id):
@@ -213,4 +204,4 @@ async def post_lift(
             )
         return json_response(HoldOut.of(row, None, now))
 
-    return await idempotent(request, ctx, keys, principal, key, work)
+    return await post.run(principal, work)

@@ -6,15 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from collect_common.db import UnitOfWork
 from collect_common.security.auth import Principal, Role
 from collect_common.web.auth import require_roles
-from collect_common.web.idempotency import IdempotencyKeyHeader
 from collect_common.web.pagination import Page, PageQuery
 from collect_common.web.problems import ProblemError
 from contact_svc.domain.letter import (
@@ -29,28 +28,24 @@ from contact_svc.domain.sms import TemplateInvalid
 from contact_svc.entrypoints.api.common import (
     ERRORS,
     ContextDep,
-    IdempotencyDep,
+    PostDep,
+    TemplateFields,
+    TemplateOutFields,
     denied,
-    idempotent,
     json_response,
+    state_conflict,
     unknown_case_as_404,
 )
 from contact_svc.service_layer.letters import (
-    LetterRefused,
-    TemplateVersion,
+    LETTER_TEMPLATES,
     UnknownLetter,
-    UnknownTemplate,
-    add_version,
-    approve_version,
-    create_template,
     dispatch_letter,
     generate_letter,
     get_letter,
-    get_version,
     list_letters,
-    list_versions,
     update_delivery,
 )
+from contact_svc.service_layer.templates import TemplateRefused, UnknownTemplate
 
 templates_router = APIRouter(prefix="/v1/letter-templates", tags=["letters"])
 router = APIRouter(prefix="/v1/letters", tags=["letters"])
@@ -65,9 +60,7 @@ BODY_EXAMPLE = (
 )
 
 
-class TemplateIn(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
-    bank_id: str = Field(min_length=1, max_length=64)
+class TemplateIn(TemplateFields):
     body: str = Field(
         min_length=1,
         max_length=10_000,
@@ -84,28 +77,11 @@ class ApprovalIn(BaseModel):
     approval_number: str = Field(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$")
 
 
-class TemplateOut(BaseModel):
-    template_id: str
-    bank_id: str
-    name: str
-    version: int
-    body: str
-    status: str = Field(examples=["pending", "approved"])
+class TemplateOut(TemplateOutFields):
+    number_field: ClassVar[str] = "approval_number"
+
     approval_number: str | None
     approved_at: datetime | None
-
-    @classmethod
-    def of(cls, t: TemplateVersion) -> TemplateOut:
-        return cls(
-            template_id=t.template_id,
-            bank_id=t.bank_id,
-            name=t.name,
-            version=t.version,
-            body=t.body,
-            status=t.status,
-            approval_number=t.approval_number,
-            approved_at=t.approved_at,
-        )
 
 
 class LetterIn(BaseModel):
@@ -196,17 +172,10 @@ def _problems(template_id: str | None = None, letter_id: str | None = None) -> I
         raise ProblemError(404, f"no letter template {exc}", field="template_id") from None
     except UnknownLetter:
         raise ProblemError(404, f"no letter {letter_id}", field="letter_id") from None
-    except LetterRefused as exc:
+    except TemplateRefused as exc:
         raise ProblemError(409, str(exc), rule=LETTER, field=exc.field) from None
     except LetterStateError as exc:
-        raise ProblemError(
-            409,
-            str(exc),
-            rule=LETTER,
-            field="status",
-            slug="letter-state",
-            current_state=exc.current,
-        ) from None
+        raise state_conflict(exc, LETTER, "letter-state") from None
 
 
 # -- templates ------------------------------------------------------------------------------
@@ -221,25 +190,22 @@ def _problems(template_id: str | None = None, letter_id: str | None = None) -> I
 )
 async def post_template(
     body: TemplateIn,
-    request: Request,
     principal: OpsOnly,
-    ctx: ContextDep,
-    keys: IdempotencyDep,
-    key: IdempotencyKeyHeader,
+    post: PostDep,
 ) -> Response:
     async def work(uow: UnitOfWork) -> Response:
         with _problems():
-            created = await create_template(
+            created = await LETTER_TEMPLATES.create(
                 uow,
-                now=request.app.state.runtime.clock.now(),
+                now=post.now(),
                 bank_id=body.bank_id,
                 name=body.name,
                 body=body.body,
-                created_by=principal.subject,
+                by=principal.subject,
             )
         return json_response(TemplateOut.of(created), 201)
 
-    return await idempotent(request, ctx, keys, principal, key, work)
+    return await post.run(principal, work)
 
 
 @templates_router.get(
@@ -255,7 +221,9 @@ async def get_templates(
     status: Literal["pending", "approved"] | None = None,
 ) -> Page[TemplateOut]:
     async with ctx.uow_factory() as uow:
-        items, cursor = await list_versions(uow, page, bank_id=bank_id, status=status)
+        items, cursor = await LETTER_TEMPLATES.list_versions(
+            uow, page, bank_id=bank_id, status=status
+        )
     return Page(items=[TemplateOut.of(t) for t in items], next_cursor=cursor)
 
 
@@ -269,24 +237,21 @@ async def get_templates(
 async def post_version(
     template_id: str,
     body: VersionIn,
-    request: Request,
     principal: OpsOnly,
-    ctx: ContextDep,
-    keys: IdempotencyDep,
-    key: IdempotencyKeyHeader,
+    post: PostDep,
 ) -> Response:
     async def work(uow: UnitOfWork) -> Response:
         with _problems(template_id):
-            created = await add_version(
+            created = await LETTER_TEMPLATES.add_version(
                 uow,
-                now=request.app.state.runtime.clock.now(),
+                now=post.now(),
                 template_id=template_id,
                 body=body.body,
-                created_by=principal.subject,
+                by=principal.subject,
             )
         return json_response(TemplateOut.of(created), 201)
 
-    return await idempotent(request, ctx, keys, principal, key, work)
+    return await post.run(principal, work)
 
 
 @templates_router.get(
@@ -299,7 +264,7 @@ async def post_version(
 async def get_template_version(template_id: str, version: int, ctx: ContextDep) -> TemplateOut:
     with _problems(template_id):
         async with ctx.uow_factory() as uow:
-            found = await get_version(uow, template_id, version)
+            found = await LETTER_TEMPLATES.get(uow, template_id, version)
     return TemplateOut.of(found)
 
 
@@ -313,25 +278,22 @@ async def post_approval(
     template_id: str,
     version: int,
     body: ApprovalIn,
-    request: Request,
     principal: BankOnly,
-    ctx: ContextDep,
-    keys: IdempotencyDep,
-    key: IdempotencyKeyHeader,
+    post: PostDep,
 ) -> Response:
     async def work(uow: UnitOfWork) -> Response:
         with _problems(template_id):
-            approved = await approve_version(
+            approved = await LETTER_TEMPLATES.approve(
                 uow,
-                now=request.app.state.runtime.clock.now(),
+                now=post.now(),
                 template_id=template_id,
                 version=version,
-                approval_number=body.approval_number,
-                approved_by=principal.subject,
+                number=body.approval_number,
+                by=principal.subject,
             )
         return json_response(TemplateOut.of(approved))
 
-    return await idempotent(request, ctx, keys, principal, key, work)
+    return await post.run(principal, work)
 
 
 # -- letters --------------------------------------------------------------------------------
@@ -347,18 +309,15 @@ async def post_approval(
 )
 async def post_letter(
     body: LetterIn,
-    request: Request,
     principal: Writers,
-    ctx: ContextDep,
-    keys: IdempotencyDep,
-    key: IdempotencyKeyHeader,
+    post: PostDep,
 ) -> Response:
     async def work(uow: UnitOfWork) -> Response:
         with _problems(body.template_id), unknown_case_as_404(body.case_id):
             outcome = await generate_letter(
                 uow,
-                ctx.policies,
-                now=request.app.state.runtime.clock.now(),
+                post.ctx.policies,
+                now=post.now(),
                 case_id=body.case_id,
                 template_id=body.template_id,
                 version=body.version,
@@ -367,10 +326,10 @@ async def post_letter(
                 by=principal.subject,
             )
         if outcome.letter is None:
-            return denied(request, outcome.decision, f"a letter on case {body.case_id}")
+            return denied(post.request, outcome.decision, f"a letter on case {body.case_id}")
         return json_response(LetterOut.of(outcome.letter), 201)
 
-    return await idempotent(request, ctx, keys, principal, key, work)
+    return await post.run(principal, work)
 
 
 @router.get(
@@ -430,29 +389,26 @@ async def get_text(letter_id: str, ctx: ContextDep) -> LetterTextOut:
 async def post_dispatch(
     letter_id: str,
     body: DispatchIn,
-    request: Request,
     principal: OpsOnly,
-    ctx: ContextDep,
-    keys: IdempotencyDep,
-    key: IdempotencyKeyHeader,
+    post: PostDep,
 ) -> Response:
     async def work(uow: UnitOfWork) -> Response:
         with _problems(letter_id=letter_id), unknown_case_as_404(None):
             outcome = await dispatch_letter(
                 uow,
-                ctx.policies,
-                now=request.app.state.runtime.clock.now(),
+                post.ctx.policies,
+                now=post.now(),
                 letter_id=letter_id,
                 carrier=body.carrier,
                 tracking_number=body.tracking_number,
                 by=principal.subject,
             )
         if not outcome.decision.decision.allowed:
-            return denied(request, outcome.decision, f"dispatching letter {letter_id}")
+            return denied(post.request, outcome.decision, f"dispatching letter {letter_id}")
         assert outcome.letter is not None
         return json_response(LetterOut.of(outcome.letter))
 
-    return await idempotent(request, ctx, keys, principal, key, work)
+    return await post.run(principal, work)
 
 
 @router.post(
@@ -465,17 +421,14 @@ async def post_dispatch(
 async def post_delivery(
     letter_id: str,
     body: DeliveryIn,
-    request: Request,
     principal: OpsOnly,
-    ctx: ContextDep,
-    keys: IdempotencyDep,
-    key: IdempotencyKeyHeader,
+    post: PostDep,
 ) -> Response:
     async def work(uow: UnitOfWork) -> Response:
         with _problems(letter_id=letter_id):
             row = await update_delivery(
                 uow,
-                now=request.app.state.runtime.clock.now(),
+                now=post.now(),
                 letter_id=letter_id,
                 status=body.status,
                 at=body.at,
@@ -485,4 +438,4 @@ async def post_delivery(
             )
         return json_response(LetterOut.of(row))
 
-    return await idempotent(request, ctx, keys, principal, key, work)
+    return await post.run(principal, work)

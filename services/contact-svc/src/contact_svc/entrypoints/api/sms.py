@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
@@ -13,18 +15,15 @@ from collect_common.web.auth import require_roles
 from collect_common.web.problems import PROBLEM_JSON, ProblemError
 from contact_svc.adapters.sms import SmsSendFailed
 from contact_svc.domain.sms import REQUIRED_PLACEHOLDERS, SMS_TEMPLATE, TemplateInvalid
-from contact_svc.entrypoints.api.decisions import DenialOut
-from contact_svc.service_layer.decisions import ContactContext, UnknownCase, UnknownDebtor
-from contact_svc.service_layer.sms import (
-    TemplateRefused,
-    TemplateVersion,
-    UnknownTemplate,
-    add_version,
-    approve_version,
-    create_template,
-    get_version,
-    send_sms,
+from contact_svc.entrypoints.api.common import (
+    ContextDep,
+    TemplateFields,
+    TemplateOutFields,
+    unknown_case_as_404,
 )
+from contact_svc.entrypoints.api.decisions import DenialOut
+from contact_svc.service_layer.sms import SMS_TEMPLATES, send_sms
+from contact_svc.service_layer.templates import TemplateRefused, UnknownTemplate
 
 templates_router = APIRouter(prefix="/v1/sms-templates", tags=["sms"])
 router = APIRouter(prefix="/v1/sms", tags=["sms"])
@@ -40,9 +39,7 @@ BODY_EXAMPLE = (
 PLACEHOLDERS_DOC = ", ".join("{" + p + "}" for p in REQUIRED_PLACEHOLDERS)
 
 
-class TemplateIn(BaseModel):
-    name: str = Field(min_length=1, max_length=100)
-    bank_id: str = Field(min_length=1, max_length=64)
+class TemplateIn(TemplateFields):
     body: str = Field(
         min_length=1,
         max_length=1000,
@@ -59,13 +56,9 @@ class ApprovalIn(BaseModel):
     filing_number: str = Field(min_length=1, max_length=64, pattern=r"^\S(.*\S)?$")
 
 
-class TemplateOut(BaseModel):
-    template_id: str
-    bank_id: str
-    name: str
-    version: int
-    body: str
-    status: str = Field(examples=["pending", "approved"])
+class TemplateOut(TemplateOutFields):
+    number_field: ClassVar[str] = "filing_number"
+
     filing_number: str | None
     approved_at: datetime | None
 
@@ -99,26 +92,19 @@ class SmsOut(BaseModel):
     provider_id: str | None
 
 
-def _out(t: TemplateVersion) -> TemplateOut:
-    return TemplateOut(
-        template_id=t.template_id,
-        bank_id=t.bank_id,
-        name=t.name,
-        version=t.version,
-        body=t.body,
-        status=t.status,
-        filing_number=t.filing_number,
-        approved_at=t.approved_at,
-    )
-
-
-def _invalid(exc: TemplateInvalid) -> ProblemError:
-    return ProblemError(422, exc.detail, rule=SMS_TEMPLATE, field=exc.field)
-
-
-def _not_found(template_id: str, version: int | None = None) -> ProblemError:
-    what = f"template {template_id}" + (f" version {version}" if version else "")
-    return ProblemError(404, f"no {what}", field="template_id")
+@contextmanager
+def _problems(template_id: str | None = None, version: int | None = None) -> Iterator[None]:
+    try:
+        yield
+    except TemplateInvalid as exc:
+        raise ProblemError(422, exc.detail, rule=SMS_TEMPLATE, field=exc.field) from None
+    except UnknownTemplate:
+        what = f"template {template_id}" + (f" version {version}" if version else "")
+        raise ProblemError(404, f"no {what}", field="template_id") from None
+    except TemplateRefused as exc:
+        raise ProblemError(409, str(exc), rule=SMS_TEMPLATE, field=exc.field) from None
+    except SmsSendFailed as exc:
+        raise ProblemError(502, str(exc)) from None
 
 
 @templates_router.post(
@@ -128,22 +114,21 @@ def _not_found(template_id: str, version: int | None = None) -> ProblemError:
     responses=ERRORS,
     summary="Create an SMS template (version 1, pending the bank's approval)",
 )
-async def post_template(body: TemplateIn, request: Request, principal: OpsOnly) -> TemplateOut:
-    ctx: ContactContext = request.app.state.contact_context
-    try:
+async def post_template(
+    body: TemplateIn, request: Request, principal: OpsOnly, ctx: ContextDep
+) -> TemplateOut:
+    with _problems():
         async with ctx.uow_factory() as uow:
-            created = await create_template(
+            created = await SMS_TEMPLATES.create(
                 uow,
                 now=request.app.state.runtime.clock.now(),
                 bank_id=body.bank_id,
                 name=body.name,
                 body=body.body,
-                created_by=principal.subject,
+                by=principal.subject,
             )
             await uow.commit()
-    except TemplateInvalid as exc:
-        raise _invalid(exc) from None
-    return _out(created)
+    return TemplateOut.of(created)
 
 
 @templates_router.post(
@@ -154,24 +139,19 @@ async def post_template(body: TemplateIn, request: Request, principal: OpsOnly) 
     summary="A new body: a new version, pending the bank's approval",
 )
 async def post_version(
-    template_id: str, body: VersionIn, request: Request, principal: OpsOnly
+    template_id: str, body: VersionIn, request: Request, principal: OpsOnly, ctx: ContextDep
 ) -> TemplateOut:
-    ctx: ContactContext = request.app.state.contact_context
-    try:
+    with _problems(template_id):
         async with ctx.uow_factory() as uow:
-            created = await add_version(
+            created = await SMS_TEMPLATES.add_version(
                 uow,
                 now=request.app.state.runtime.clock.now(),
                 template_id=template_id,
                 body=body.body,
-                created_by=principal.subject,
+                by=principal.subject,
             )
             await uow.commit()
-    except TemplateInvalid as exc:
-        raise _invalid(exc) from None
-    except UnknownTemplate:
-        raise _not_found(template_id) from None
-    return _out(created)
+    return TemplateOut.of(created)
 
 
 @templates_router.get(
@@ -181,14 +161,11 @@ async def post_version(
     summary="One template version and its approval",
     dependencies=[require_roles(Role.OPS, Role.BANK, Role.AGENT, Role.AUDITOR)],
 )
-async def get_template_version(template_id: str, version: int, request: Request) -> TemplateOut:
-    ctx: ContactContext = request.app.state.contact_context
-    try:
+async def get_template_version(template_id: str, version: int, ctx: ContextDep) -> TemplateOut:
+    with _problems(template_id, version):
         async with ctx.uow_factory() as uow:
-            found = await get_version(uow, template_id, version)
-    except UnknownTemplate:
-        raise _not_found(template_id, version) from None
-    return _out(found)
+            found = await SMS_TEMPLATES.get(uow, template_id, version)
+    return TemplateOut.of(found)
 
 
 @templates_router.post(
@@ -203,24 +180,20 @@ async def post_approval(
     body: ApprovalIn,
     request: Request,
     principal: BankOnly,
+    ctx: ContextDep,
 ) -> TemplateOut:
-    ctx: ContactContext = request.app.state.contact_context
-    try:
+    with _problems(template_id, version):
         async with ctx.uow_factory() as uow:
-            approved = await approve_version(
+            approved = await SMS_TEMPLATES.approve(
                 uow,
                 now=request.app.state.runtime.clock.now(),
                 template_id=template_id,
                 version=version,
-                filing_number=body.filing_number,
-                approved_by=principal.subject,
+                number=body.filing_number,
+                by=principal.subject,
             )
             await uow.commit()
-    except UnknownTemplate:
-        raise _not_found(template_id, version) from None
-    except TemplateRefused as exc:
-        raise ProblemError(409, str(exc), rule=SMS_TEMPLATE, field="filing_number") from None
-    return _out(approved)
+    return TemplateOut.of(approved)
 
 
 @router.post(
@@ -230,9 +203,8 @@ async def post_approval(
     summary="Send an SMS from an approved template, if the contact policy allows it now",
     dependencies=[require_roles(Role.AGENT, Role.OPS)],
 )
-async def post_sms(body: SmsIn, request: Request) -> SmsOut:
-    ctx: ContactContext = request.app.state.contact_context
-    try:
+async def post_sms(body: SmsIn, request: Request, ctx: ContextDep) -> SmsOut:
+    with _problems(body.template_id, body.version), unknown_case_as_404(body.case_id):
         async with ctx.uow_factory() as uow:
             outcome = await send_sms(
                 uow,
@@ -246,16 +218,6 @@ async def post_sms(body: SmsIn, request: Request) -> SmsOut:
                 values=body.values,
             )
             await uow.commit()
-    except (UnknownCase, UnknownDebtor):
-        raise ProblemError(404, f"no case {body.case_id}", field="case_id") from None
-    except UnknownTemplate:
-        raise _not_found(body.template_id, body.version) from None
-    except TemplateRefused as exc:
-        raise ProblemError(409, str(exc), rule=SMS_TEMPLATE, field="template_id") from None
-    except TemplateInvalid as exc:
-        raise _invalid(exc) from None
-    except SmsSendFailed as exc:
-        raise ProblemError(502, str(exc)) from None
     d = outcome.decision.decision
     return SmsOut(
         decision_id=outcome.decision.decision_id,

@@ -8,14 +8,13 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from collect_common.db import UnitOfWork
 from collect_common.security.auth import Principal, Role
 from collect_common.security.masking import mask_address
 from collect_common.web.auth import require_roles
-from collect_common.web.idempotency import IdempotencyKeyHeader
 from collect_common.web.pagination import Page, PageQuery
 from collect_common.web.problems import ProblemError
 from contact_svc.domain.visit import (
@@ -28,10 +27,10 @@ from contact_svc.domain.visit import (
 from contact_svc.entrypoints.api.common import (
     ERRORS,
     ContextDep,
-    IdempotencyDep,
+    PostDep,
     denied,
-    idempotent,
     json_response,
+    state_conflict,
     unknown_case_as_404,
 )
 from contact_svc.service_layer.visits import (
@@ -121,14 +120,7 @@ def _problems(visit_id: str | None = None) -> Iterator[None]:
     except UnknownVisit:
         raise ProblemError(404, f"no visit {visit_id}", field="visit_id") from None
     except VisitStateError as exc:
-        raise ProblemError(
-            409,
-            str(exc),
-            rule=VISIT_TEAM,
-            field="status",
-            slug="visit-state",
-            current_state=exc.current,
-        ) from None
+        raise state_conflict(exc, VISIT_TEAM, "visit-state") from None
 
 
 @router.post(
@@ -141,18 +133,15 @@ def _problems(visit_id: str | None = None) -> Iterator[None]:
 )
 async def post_visit(
     body: VisitIn,
-    request: Request,
     principal: Writers,
-    ctx: ContextDep,
-    keys: IdempotencyDep,
-    key: IdempotencyKeyHeader,
+    post: PostDep,
 ) -> Response:
     async def work(uow: UnitOfWork) -> Response:
         with _problems(), unknown_case_as_404(body.case_id):
             outcome = await plan_visit(
                 uow,
-                ctx.policies,
-                now=request.app.state.runtime.clock.now(),
+                post.ctx.policies,
+                now=post.now(),
                 case_id=body.case_id,
                 purpose=body.purpose,
                 planned_at=body.planned_at,
@@ -161,10 +150,10 @@ async def post_visit(
                 by=principal.subject,
             )
         if outcome.visit is None:
-            return denied(request, outcome.decision, f"a visit on case {body.case_id}")
+            return denied(post.request, outcome.decision, f"a visit on case {body.case_id}")
         return json_response(VisitOut.of(outcome.visit, None), 201)
 
-    return await idempotent(request, ctx, keys, principal, key, work)
+    return await post.run(principal, work)
 
 
 @router.get(
@@ -209,18 +198,15 @@ async def get_one(visit_id: str, ctx: ContextDep, principal: Readers) -> VisitOu
 async def post_complete(
     visit_id: str,
     body: CompleteIn,
-    request: Request,
     principal: Writers,
-    ctx: ContextDep,
-    keys: IdempotencyDep,
-    key: IdempotencyKeyHeader,
+    post: PostDep,
 ) -> Response:
     async def work(uow: UnitOfWork) -> Response:
         with _problems(visit_id):
             row = await complete_visit(
                 uow,
-                ctx.policies,
-                now=request.app.state.runtime.clock.now(),
+                post.ctx.policies,
+                now=post.now(),
                 visit_id=visit_id,
                 outcome=body.outcome,
                 recording_refs=body.recording_refs,
@@ -229,7 +215,7 @@ async def post_complete(
             )
         return json_response(VisitOut.of(row, None))
 
-    return await idempotent(request, ctx, keys, principal, key, work)
+    return await post.run(principal, work)
 
 
 @router.post(
@@ -241,21 +227,18 @@ async def post_complete(
 async def post_cancel(
     visit_id: str,
     body: CancelIn,
-    request: Request,
     principal: Writers,
-    ctx: ContextDep,
-    keys: IdempotencyDep,
-    key: IdempotencyKeyHeader,
+    post: PostDep,
 ) -> Response:
     async def work(uow: UnitOfWork) -> Response:
         with _problems(visit_id):
             row = await cancel_visit(
                 uow,
-                now=request.app.state.runtime.clock.now(),
+                now=post.now(),
                 visit_id=visit_id,
                 reason=body.reason,
                 by=principal.subject,
             )
         return json_response(VisitOut.of(row, None))
 
-    return await idempotent(request, ctx, keys, principal, key, work)
+    return await post.run(principal, work)
