@@ -6,6 +6,7 @@ from case_svc.adapters.tables import idempotency_keys
 from case_svc.bootstrap import bootstrap
 from case_svc.entrypoints.api import ROUTERS
 from case_svc.entrypoints.feed_pusher import attach_feed_pusher
+from case_svc.entrypoints.scheduler import attach_bucket_repair
 from case_svc.service_layer.intake import CaseContext
 from case_svc.settings import Settings
 from collect_common.clock import Clock
@@ -40,7 +41,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
     )
     app.state.case_context = runtime.context_of(CaseContext)
     app.state.idempotency_keys = IdempotencyKeys(idempotency_keys, runtime.clock)
-    attach_feed_pusher(app, runtime, settings)  # CASE-FEEDBACK push, when a URL is set
+    attach_feed_pusher(app, runtime, settings)  # CASE-FEEDBACK push to the banks' targets
+    attach_bucket_repair(app, runtime)  # CASE-BUCKET: every open case has its daily timer
     return app
 
 

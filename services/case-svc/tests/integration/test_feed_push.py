@@ -63,8 +63,10 @@ def account(contract: str) -> dict[str, object]:
 
 @pytest.fixture
 async def app_and_api(pg_url: str) -> AsyncIterator[tuple[object, httpx.AsyncClient, Settings]]:
+    """The app without a pusher of its own; the tests build theirs from ``settings``."""
     settings = settings_for(pg_url)
-    app = create_app(settings, FrozenClock(NOW))
+    quiet = settings_for(pg_url, feed_push_url=None, scheduler_enabled=False)
+    app = create_app(quiet, FrozenClock(NOW))
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
@@ -119,6 +121,7 @@ async def test_failures_then_success_deliver_every_change_once_in_order(app_and_
 
     async def wait(seconds: float) -> None:
         waits.append(seconds)
+        runtime.clock.advance(timedelta(seconds=seconds))  # the backoff is on the clock
         if seconds == POLL:
             pusher.request_stop()
 
@@ -141,12 +144,17 @@ async def test_a_refusal_leaves_the_cursor_and_the_batch_is_sent_again(app_and_a
     bank = Bank(runtime.clock, [500, 500])
     pusher = FeedPusher(runtime, settings, transport=httpx.MockTransport(bank))
     try:
-        assert await pusher.push_once() == "failed"
+        assert await pusher.push_once() == {"bank": "failed"}
         async with runtime.sessions() as s:
             assert await load_cursor(s, "bank") == 0
-        assert await pusher.push_once() == "failed"
-        assert await pusher.push_once() == "pushed"
-        assert await pusher.push_once() == "idle"
+        assert await pusher.push_once() == {"bank": "waiting"}  # in backoff: not tried
+        runtime.clock.advance(timedelta(seconds=0.5))
+        assert await pusher.push_once() == {"bank": "failed"}
+        runtime.clock.advance(timedelta(seconds=0.9))
+        assert await pusher.push_once() == {"bank": "waiting"}  # the second wait is 1 s
+        runtime.clock.advance(timedelta(seconds=0.1))
+        assert await pusher.push_once() == {"bank": "pushed"}
+        assert await pusher.push_once() == {"bank": "idle"}
     finally:
         await pusher.close()
     assert bank.received == seqs and bank.attempts == 3
@@ -166,7 +174,7 @@ async def test_signatures_verify_and_a_wrong_secret_does_not(app_and_api) -> Non
 
     pusher = FeedPusher(runtime, settings, transport=httpx.MockTransport(bank))
     try:
-        assert await pusher.push_once() == "pushed"
+        assert await pusher.push_once() == {"bank": "pushed"}
     finally:
         await pusher.close()
     request = seen[0]
@@ -244,7 +252,7 @@ async def test_a_hole_that_may_still_fill_stops_the_batch_until_it_is_settled(
 async def test_attached_to_the_app_it_pushes_in_the_background(pg_url: str) -> None:
     settings = settings_for(pg_url, feed_push_batch=100)
     clock = FrozenClock(NOW)
-    app = create_app(settings, clock)
+    app = create_app(settings_for(pg_url, feed_push_url=None, scheduler_enabled=False), clock)
     bank = Bank(clock, [])
 
     async def wait(_seconds: float) -> None:
@@ -268,9 +276,16 @@ async def test_attached_to_the_app_it_pushes_in_the_background(pg_url: str) -> N
         assert bank.received == seqs
 
 
-def test_off_without_a_url_and_a_url_needs_a_strong_secret(pg_url: str) -> None:
-    settings = settings_for(pg_url, feed_push_url=None)
+def test_off_without_a_url_nor_a_scheduler_and_a_url_needs_a_strong_secret(
+    pg_url: str,
+) -> None:
+    settings = settings_for(pg_url, feed_push_url=None, scheduler_enabled=False)
     app = create_app(settings, FrozenClock(NOW))
     assert attach_feed_pusher(app, app.state.runtime, settings) is None
+    # where the scheduler runs, the registered targets are pushed even without a URL
+    workers = settings_for(pg_url, feed_push_url=None)
+    app = create_app(workers, FrozenClock(NOW))
+    pusher = app.state.feed_pusher
+    assert pusher is not None and pusher.own is None
     with pytest.raises(ValueError, match="feed_push_secret"):
         settings_for(pg_url, feed_push_secret="short")

@@ -72,6 +72,9 @@ def test_policy_fields_cite_their_rules_with_the_documented_defaults() -> None:
         "promise_max_days": "CASE-PROMISE",
         "plan_max_installments": "CASE-HARDSHIP",
         "installment_grace_days": "CASE-HARDSHIP",
+        "plan_break_missed_installments": "CASE-HARDSHIP",
+        "plan_break_days_late": "CASE-HARDSHIP",
+        "plan_broken_lowers_willingness": "CASE-STRATEGY",
         "max_rows_per_request": "CASE-INTAKE",
         "default_debtor_timezone": "CASE-INTAKE",
     }
@@ -79,6 +82,7 @@ def test_policy_fields_cite_their_rules_with_the_documented_defaults() -> None:
     assert (p.m1_max_days, p.m2_max_days, p.m3_max_days) == (30, 60, 90)
     assert p.max_rows_per_request == 10000
     assert p.default_debtor_timezone == "Asia/Shanghai"
+    assert (p.plan_break_missed_installments, p.plan_break_days_late) == (2, 30)
     assert p.cite("m2_max_days")["rule"] == "CASE-BUCKET"
 
 

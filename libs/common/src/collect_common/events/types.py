@@ -41,6 +41,26 @@ class CaseImported(CaseEvent):
     overdue_since: date
     bucket: Bucket
     debtor_timezone: str = Field(examples=["Asia/Shanghai"])
+    # COMP-STATS dimensions: codes the bank assigns, never an address or a name
+    region: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Region code of the account (province or city level, e.g. GB/T 2260), "
+        "for statistics; never an address",
+        examples=["310000"],
+    )
+    customer_group: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The bank's customer group (segment) code of the account",
+        examples=["retail-standard"],
+    )
+    case_type: str | None = Field(
+        default=None,
+        max_length=64,
+        description="The kind of case: the bank's product code of the account",
+        examples=["credit_card", "consumer_loan"],
+    )
 
 
 class CaseRecalled(CaseEvent):
@@ -120,6 +140,18 @@ class CaseAssigned(CaseEvent):
     assigned_at: datetime
 
 
+class CaseUnassigned(CaseEvent):
+    """The case was taken from its agent and left without one, until the next assignment
+    run or ops hand it on: by ops, or because QA suspended the agent (QA-SANCTION)."""
+
+    type_name: ClassVar[str] = "case.unassigned.v1"
+    previous_agent_id: str
+    previous_team_id: str | None = None
+    reason: Literal["ops", "agent_suspended"]
+    rule_id: str | None = Field(default=None, examples=["QA-SANCTION"])
+    unassigned_at: datetime
+
+
 class PromiseMade(CaseEvent):
     """The debtor promised to pay ``amount`` by ``due_date``."""
 
@@ -165,6 +197,20 @@ class InstallmentMissed(CaseEvent):
     amount: Decimal = Field(gt=0)
 
 
+class PlanBroken(CaseEvent):
+    """A repayment plan was broken under the contract's policy (CASE-HARDSHIP): too many
+    installments missed and not made good, or one left unpaid too long after its day.
+    The case goes back to ``active`` (a CaseStatusChanged follows)."""
+
+    type_name: ClassVar[str] = "case.plan_broken.v1"
+    plan_id: str
+    reason: Literal["missed_installments", "installment_late"]
+    missed_installments: int = Field(ge=0, description="Installments missed and still unpaid")
+    amount_overdue: Decimal = Field(ge=0, description="What those installments still lack")
+    paid: Decimal = Field(ge=0, description="What was paid towards the plan in all")
+    broken_at: datetime
+
+
 class PaymentReceived(CaseEvent):
     """A payment on the case; ``balance`` is what remains owed after it (negative: overpaid)."""
 
@@ -208,6 +254,12 @@ class CallCompleted(ContactEvent):
     duration_seconds: int = Field(ge=0)
     disposition: str
     recording_uri: str | None = None
+    speech_rate_wpm: float | None = Field(
+        default=None, ge=0, description="The agent's measured speech rate, when the dialer has it"
+    )
+    volume_db: float | None = Field(
+        default=None, description="The call's measured volume, dB, when the dialer has it"
+    )
 
 
 class ComplaintEvent(Event):

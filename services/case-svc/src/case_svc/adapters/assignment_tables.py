@@ -6,12 +6,17 @@ cases they may carry, and whether they may work at all (``suspended`` by QA:
 QA-SANCTION). An agent's load is not stored: it is the count of open cases
 assigned to them, which ``ix_cases_agent_id_status`` makes one index scan.
 Migration 0005 creates both.
+
+``case_assignment_log`` is the audit trail of who held a case: one row per
+assignment or unassignment, with the reason, the rule that caused it and who
+acted (ops' principal, ``assignment-run``, ``qa-svc``). It is written in the
+same transaction as the case and its event. Migration 0007 creates it.
 """
 
 from sqlalchemy import CheckConstraint, Column, Index, Integer, String, Table
 
 from case_svc.adapters.tables import cases, metadata
-from collect_common.db import UtcDateTime
+from collect_common.db import BigId, UtcDateTime
 
 agents = Table(
     "agents",
@@ -27,3 +32,19 @@ agents = Table(
 
 # Loads (open cases per agent) and the unassigned open cases an assignment run takes.
 ix_cases_agent_id_status = Index("ix_cases_agent_id_status", cases.c.agent_id, cases.c.status)
+
+case_assignment_log = Table(
+    "case_assignment_log",
+    metadata,
+    Column("seq", BigId, primary_key=True, autoincrement=True),
+    Column("case_id", String(36), nullable=False),
+    Column("action", String(16), nullable=False),  # assigned | unassigned
+    Column("agent_id", String(64), nullable=True),  # the new agent (null: unassigned)
+    Column("team_id", String(64), nullable=True),
+    Column("previous_agent_id", String(64), nullable=True),
+    Column("reason", String(32), nullable=False),  # ops | run | agent_suspended
+    Column("rule_id", String(32), nullable=True),
+    Column("actor", String(64), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_case_assignment_log_case_id_seq", "case_id", "seq"),
+)

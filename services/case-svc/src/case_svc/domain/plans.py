@@ -6,6 +6,17 @@ Payments are allocated to the installments in order (the oldest unpaid first).
 When an installment's day ends (plus the contract's grace days) unpaid, the
 ``installment:<plan_id>:<n>`` timer records it as missed (InstallmentMissed).
 Once every installment is paid the plan is completed.
+
+When a plan counts as broken is the contract's policy (``CasePolicy``, rule
+CASE-HARDSHIP), and either limit is enough:
+
+- ``plan_break_missed_installments``: that many installments missed and not made
+  good (an installment paid in full after its day no longer counts);
+- ``plan_break_days_late``: one installment still unpaid that many days after
+  its day. The missed installment's timer is moved to that instant to check it.
+
+A broken plan takes no more payments (they count towards the case's balance
+only); ``domain.hardship`` moves the case back to ``active``.
 """
 
 from __future__ import annotations
@@ -15,6 +26,7 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 
+from case_svc.domain.policy import CasePolicy
 from case_svc.domain.validation import FieldError, InvalidField
 
 RULE = "CASE-HARDSHIP"
@@ -24,6 +36,12 @@ CENT = Decimal("0.01")
 class PlanStatus(StrEnum):
     ACTIVE = "active"
     COMPLETED = "completed"
+    BROKEN = "broken"
+
+
+class BreakReason(StrEnum):
+    MISSED_INSTALLMENTS = "missed_installments"  # plan_break_missed_installments reached
+    INSTALLMENT_LATE = "installment_late"  # one unpaid plan_break_days_late after its day
 
 
 class InstallmentStatus(StrEnum):
@@ -69,6 +87,42 @@ class Plan:
 
     def installment(self, no: int) -> Installment:
         return self.installments[no - 1]
+
+    @property
+    def paid(self) -> Decimal:
+        return sum((i.paid for i in self.installments), Decimal("0.00"))
+
+    @property
+    def missed(self) -> list[Installment]:
+        """Installments missed and not made good since (still short of their amount)."""
+        return [
+            i
+            for i in self.installments
+            if i.status == InstallmentStatus.MISSED and i.outstanding > 0
+        ]
+
+    @property
+    def amount_overdue(self) -> Decimal:
+        return sum((i.outstanding for i in self.missed), Decimal("0.00"))
+
+    def breach(self, policy: CasePolicy, today: date) -> BreakReason | None:
+        """Why the plan counts as broken on the debtor's day ``today``; None if it does not.
+
+        rule: CASE-HARDSHIP. Only a running plan can break."""
+        if self.status != PlanStatus.ACTIVE:
+            return None
+        missed = self.missed
+        if len(missed) >= policy.plan_break_missed_installments:
+            return BreakReason.MISSED_INSTALLMENTS
+        if any((today - i.due_date).days > policy.plan_break_days_late for i in missed):
+            return BreakReason.INSTALLMENT_LATE
+        return None
+
+    def break_(self) -> None:
+        if self.status != PlanStatus.ACTIVE:
+            raise ValueError(f"plan {self.id} is {self.status}: only a running plan can break")
+        self.status = PlanStatus.BROKEN
+        self.dirty = True
 
     def allocate(self, amount: Decimal) -> Decimal:
         """Pay installments in order with ``amount``; returns what was left over."""

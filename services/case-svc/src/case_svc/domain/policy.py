@@ -44,6 +44,28 @@ class CasePolicy(Policy):
         ge=0,
         le=30,
     )
+    # rule: CASE-HARDSHIP. When a plan counts as broken: either limit is enough.
+    plan_break_missed_installments: int = rule(
+        "CASE-HARDSHIP",
+        "Installments missed and not made good (paid in full later) that break a plan",
+        default=2,
+        ge=1,
+        le=36,
+    )
+    plan_break_days_late: int = rule(
+        "CASE-HARDSHIP",
+        "Days after an installment's day (debtor-local) that it may stay unpaid before "
+        "the plan is broken, even if it is the only one missed",
+        default=30,
+        ge=1,
+        le=365,
+    )
+    plan_broken_lowers_willingness: bool = rule(
+        "CASE-STRATEGY",
+        "A broken repayment plan marks the debtor's willingness to pay low, so the "
+        "strategy is decided again on it",
+        default=True,
+    )
     # rule: CASE-INTAKE
     max_rows_per_request: int = rule(
         "CASE-INTAKE", "Most accounts one bulk intake request may carry", default=10000, ge=1
@@ -68,5 +90,13 @@ class CasePolicy(Policy):
         if not self.m1_max_days < self.m2_max_days < self.m3_max_days:
             raise ValueError(
                 "CASE-BUCKET bounds must ascend: m1_max_days < m2_max_days < m3_max_days"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _late_after_missed(self) -> Self:
+        if self.plan_break_days_late <= self.installment_grace_days:
+            raise ValueError(
+                "CASE-HARDSHIP: plan_break_days_late must be more than installment_grace_days"
             )
         return self

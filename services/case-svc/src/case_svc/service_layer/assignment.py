@@ -14,6 +14,11 @@ takes are locked ``FOR UPDATE SKIP LOCKED``, so a case another transaction holds
 is left to it and never assigned twice. Each assignment goes through
 ``Case.assign`` (CaseAssigned) and ``CaseRepository.save`` (change feed), and the
 unit of work tracks the case (outbox).
+
+Taking a case from its agent (ops, or a QA suspension with nobody to take it)
+goes through ``domain.assignment.unassign`` (CaseUnassigned). Every hand-over,
+either way, also appends a row to ``case_assignment_log`` (who acted, why, under
+which rule) in the same transaction: the audit trail ops and auditors read.
 """
 
 from __future__ import annotations
@@ -27,9 +32,10 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from case_svc.adapters.assignment_tables import agents
+from case_svc.adapters.assignment_tables import agents, case_assignment_log
 from case_svc.adapters.repository import CaseRepository
 from case_svc.adapters.tables import cases
+from case_svc.domain.assignment import UnassignReason, unassign
 from case_svc.domain.buckets import Bucket
 from case_svc.domain.lifecycle import OPEN
 from case_svc.domain.model import Case
@@ -43,6 +49,17 @@ SKIP_RULE = "CASE-SKIP"
 # What an agent's skills may name: the strategy tracks and the delinquency buckets.
 SKILLS: frozenset[str] = frozenset(str(t) for t in Track) | frozenset(str(b) for b in Bucket)
 OPEN_STATUSES: tuple[str, ...] = tuple(sorted(str(s) for s in OPEN))
+# Who acted, in the audit trail, when it was not a person.
+RUN_ACTOR = "assignment-run"
+QA_ACTOR = "qa-svc"
+
+
+class HandOver(StrEnum):
+    """Why a case changed hands (``case_assignment_log.reason``)."""
+
+    OPS = "ops"  # ops named the agent, or took the case back
+    RUN = "run"  # the assignment run chose the agent
+    AGENT_SUSPENDED = "agent_suspended"  # rule: QA-SANCTION
 
 
 class AgentStatus(StrEnum):
@@ -228,17 +245,24 @@ async def run_assignment(uow: UnitOfWork, cipher: FieldCipher, *, now: datetime)
             continue
         case = await repo.get(row.id, for_update=True)
         assert case is not None  # locked above
-        await _hand_over(uow, repo, case, agent, now)
+        await _hand_over(uow, repo, case, agent, now, reason=HandOver.RUN, actor=RUN_ACTOR)
         loads[agent.agent_id] = loads.get(agent.agent_id, 0) + 1
         assigned += 1
     return RunResult(assigned=assigned, unassigned_remaining=remaining)
 
 
 async def assign_case(
-    uow: UnitOfWork, cipher: FieldCipher, case_id: str, agent_id: str, *, now: datetime
+    uow: UnitOfWork,
+    cipher: FieldCipher,
+    case_id: str,
+    agent_id: str,
+    *,
+    now: datetime,
+    actor: str = "ops",
 ) -> Case:
     """Ops hand a case to a named agent. A suspended agent is refused (QA-SANCTION), an
-    inactive one too; capacity and skills are the run's concern, not ops' override."""
+    inactive one too; capacity and skills are the run's concern, not ops' override.
+    A case out of collection is refused naming its state (ActionNotAllowed)."""
     session = uow.session
     row = (
         await session.execute(select(agents).where(agents.c.agent_id == agent_id).with_for_update())
@@ -252,17 +276,111 @@ async def assign_case(
     case = await repo.get(case_id, for_update=True)
     if case is None:
         raise CaseNotFound(case_id)
-    await _hand_over(uow, repo, case, agent, now)
+    await _hand_over(uow, repo, case, agent, now, reason=HandOver.OPS, actor=actor)
+    return case
+
+
+async def unassign_case(
+    uow: UnitOfWork,
+    cipher: FieldCipher,
+    case_id: str,
+    *,
+    now: datetime,
+    actor: str,
+) -> Case:
+    """Ops take the case from its agent (CaseUnassigned); nothing when it has none. A
+    case out of collection is refused naming its state (ActionNotAllowed)."""
+    repo = CaseRepository(uow.session, cipher)
+    case = await repo.get(case_id, for_update=True)
+    if case is None:
+        raise CaseNotFound(case_id)
+    await _take_back(uow, repo, case, now, reason=HandOver.OPS, actor=actor)
     return case
 
 
 async def _hand_over(
-    uow: UnitOfWork, repo: CaseRepository, case: Case, agent: Agent, now: datetime
+    uow: UnitOfWork,
+    repo: CaseRepository,
+    case: Case,
+    agent: Agent,
+    now: datetime,
+    *,
+    reason: HandOver,
+    actor: str,
+    rule_id: str | None = None,
 ) -> None:
-    version = case.version
+    version, previous = case.version, case.agent_id
     if case.assign(agent.agent_id, agent.team_id, now):
         await repo.save(case, now, expected_version=version)
         uow.track(case)
+        await _log(
+            uow.session,
+            case.id,
+            "assigned",
+            agent=agent,
+            previous=previous,
+            reason=reason,
+            rule_id=rule_id,
+            actor=actor,
+            at=now,
+        )
+
+
+async def _take_back(
+    uow: UnitOfWork,
+    repo: CaseRepository,
+    case: Case,
+    now: datetime,
+    *,
+    reason: HandOver,
+    actor: str,
+    rule_id: str | None = None,
+) -> bool:
+    version, previous = case.version, case.agent_id
+    why = UnassignReason.AGENT_SUSPENDED if reason == HandOver.AGENT_SUSPENDED else None
+    if not unassign(case, why or UnassignReason.OPS, now, rule_id=rule_id):
+        return False
+    await repo.save(case, now, expected_version=version)
+    uow.track(case)
+    await _log(
+        uow.session,
+        case.id,
+        "unassigned",
+        agent=None,
+        previous=previous,
+        reason=reason,
+        rule_id=rule_id,
+        actor=actor,
+        at=now,
+    )
+    return True
+
+
+async def _log(
+    session: AsyncSession,
+    case_id: str,
+    action: str,
+    *,
+    agent: Agent | None,
+    previous: str | None,
+    reason: HandOver,
+    rule_id: str | None,
+    actor: str,
+    at: datetime,
+) -> None:
+    await session.execute(
+        case_assignment_log.insert().values(
+            case_id=case_id,
+            action=action,
+            agent_id=None if agent is None else agent.agent_id,
+            team_id=None if agent is None else agent.team_id,
+            previous_agent_id=previous,
+            reason=reason.value,
+            rule_id=rule_id,
+            actor=actor[:64],
+            at=at,
+        )
+    )
 
 
 # -- QA sanctions ------------------------------------------------------------------------
@@ -277,10 +395,9 @@ async def suspend_agent(
     An agent case-svc has not heard of is recorded as suspended (no team, no skills,
     capacity 0), so ops cannot hand them cases before they are reinstated.
 
-    Leaving a case without an agent: the event catalogue has no "unassigned" event
-    (``CaseAssigned.agent_id`` is required) and ``Case`` has no ``unassign``, so the
-    case's ``agent_id``/``team_id`` are cleared and saved (new version, ``updated_at``)
-    with no event; the next assignment run picks it up and records CaseAssigned then.
+    A moved case records CaseAssigned (``previous_agent_id`` the suspended agent); a case
+    left without an agent records CaseUnassigned (reason ``agent_suspended``, rule
+    QA-SANCTION); the next assignment run picks it up. Both go to the audit trail.
     """
     session = uow.session
     team = await _lock_agents(session)
@@ -319,13 +436,27 @@ async def suspend_agent(
             continue
         agent = choose(others, loads, str(case.strategy.track), str(case.bucket))
         if agent is not None:
-            await _hand_over(uow, repo, case, agent, at)  # CaseAssigned(previous_agent_id)
+            await _hand_over(  # CaseAssigned(previous_agent_id)
+                uow,
+                repo,
+                case,
+                agent,
+                at,
+                reason=HandOver.AGENT_SUSPENDED,
+                actor=QA_ACTOR,
+                rule_id=SANCTION_RULE,
+            )
             loads[agent.agent_id] = loads.get(agent.agent_id, 0) + 1
             moved += 1
-        else:
-            version = case.version
-            case.agent_id = case.team_id = None  # no event exists for this: see above
-            await repo.save(case, at, expected_version=version)
+        elif await _take_back(  # CaseUnassigned
+            uow,
+            repo,
+            case,
+            at,
+            reason=HandOver.AGENT_SUSPENDED,
+            actor=QA_ACTOR,
+            rule_id=SANCTION_RULE,
+        ):
             unassigned += 1
     return ReassignResult(moved=moved, unassigned=unassigned)
 
@@ -388,6 +519,7 @@ __all__ = [
     "AgentStatus",
     "AgentUnavailable",
     "CaseAction",
+    "HandOver",
     "InvalidSkill",
     "ReassignResult",
     "RunResult",
@@ -398,5 +530,6 @@ __all__ = [
     "reinstate_agent",
     "run_assignment",
     "suspend_agent",
+    "unassign_case",
     "upsert_agent",
 ]

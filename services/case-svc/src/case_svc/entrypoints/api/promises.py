@@ -218,7 +218,7 @@ async def post_plan(
             await uow.commit()
         return plan
 
-    with as_problems(case_id):
+    with as_problems(case_id, state_rule="CASE-HARDSHIP"):
         plan: Plan = await retrying(attempt)
     return PlanOut.of(plan)
 

@@ -6,7 +6,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, SecretStr
 
 from case_svc.domain.model import Case
 from collect_common.security.masking import (
@@ -180,3 +180,81 @@ class ChangeOut(BaseModel):
     change: str = Field(examples=["case.payment_received.v1"])
     data: dict[str, Any]
     at: datetime
+
+
+class AssignmentLogOut(BaseModel):
+    """One hand-over of a case: assigned to ``agent_id`` or unassigned (QA-SANCTION when a
+    suspension caused it)."""
+
+    seq: int
+    action: Literal["assigned", "unassigned"]
+    agent_id: str | None
+    team_id: str | None
+    previous_agent_id: str | None
+    reason: Literal["ops", "run", "agent_suspended"]
+    rule_id: str | None
+    actor: str = Field(description="Who acted: ops' principal, assignment-run or qa-svc")
+    at: datetime
+
+    @classmethod
+    def of(cls, row: Any) -> AssignmentLogOut:
+        return cls(
+            seq=row.seq,
+            action=row.action,
+            agent_id=row.agent_id,
+            team_id=row.team_id,
+            previous_agent_id=row.previous_agent_id,
+            reason=row.reason,
+            rule_id=row.rule_id,
+            actor=row.actor,
+            at=row.at,
+        )
+
+
+class RepairOut(BaseModel):
+    repaired: int = Field(description="Open cases that had no pending bucket timer and got one")
+
+
+class FeedTargetIn(BaseModel):
+    """An endpoint of the bank that receives signed change batches (CASE-FEEDBACK)."""
+
+    bank_id: str = Field(min_length=1, max_length=64, examples=["bank-core"])
+    url: AnyHttpUrl = Field(examples=["https://bank.example/collections/feed"])
+    secret: SecretStr | None = Field(
+        default=None,
+        min_length=32,
+        description="HMAC-SHA256 signing secret (>= 32 characters); required for a new "
+        "target, kept when omitted; never returned",
+    )
+    key_id: str = Field(default="case-feed", min_length=1, max_length=64)
+    enabled: bool = True
+
+
+class FeedTargetOut(BaseModel):
+    target: str
+    bank_id: str
+    url: str
+    key_id: str
+    enabled: bool
+    cursor: int = Field(description="seq of the last change the target acknowledged")
+    failures: int = Field(description="Failed attempts in a row (0: healthy)")
+    next_attempt_at: datetime | None = Field(description="Backoff: not tried before this")
+    last_error: str | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, row: Any) -> FeedTargetOut:
+        return cls(
+            target=row.target,
+            bank_id=row.bank_id,
+            url=row.url,
+            key_id=row.key_id,
+            enabled=row.enabled,
+            cursor=int(row.last_seq or 0),
+            failures=int(row.failures or 0),
+            next_attempt_at=row.next_attempt_at,
+            last_error=row.last_error,
+            created_at=row.created_at,
+            updated_at=row.updated_at,
+        )
