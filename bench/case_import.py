@@ -14,8 +14,10 @@ against PostgreSQL COPY of the same rows, same run (issue 3).
 
 ratio = api rate / COPY rate; goal >= 0.2. The case-svc process's resident memory is sampled
 every 0.2 s from before the first request until the outbox has drained; its peak should stay
-under 300 MB. BENCH_REPEAT repeats (default 1), each on fresh databases; medians of the rates
-and the highest peak are reported.
+under 300 MB. The service process's CPU time (/proc) is reported too, per account, for the
+import and until the outbox has drained: how close its one event loop is to a full core,
+and how much the relay adds. BENCH_REPEAT repeats (default 1), each on fresh databases;
+medians of the rates and the highest peak are reported.
 """
 
 from __future__ import annotations
@@ -215,6 +217,16 @@ class RssSampler:
         self._thread.join()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (Linux /proc), 0 if unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 # --- the two sides ---------------------------------------------------------------------------
 
 
@@ -283,6 +295,7 @@ async def api_import(
             if r.status_code != 200:
                 raise RuntimeError(f"{path} answered {r.status_code}: {r.text[:500]}")
             rss_start = rss_bytes(proc.proc.pid)
+            cpu_start = cpu_seconds(proc.proc.pid)
             answers = []
             with RssSampler(proc.proc.pid) as rss:
                 started = time.perf_counter()
@@ -294,12 +307,14 @@ async def api_import(
                         )
                     answers.append(r)
                 elapsed = time.perf_counter() - started
+                cpu_import = cpu_seconds(proc.proc.pid) - cpu_start
                 deadline = time.perf_counter() + DRAIN_TIMEOUT_S
                 while await pg.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"):
                     if time.perf_counter() > deadline:
                         raise TimeoutError(f"outbox not drained {DRAIN_TIMEOUT_S:.0f}s after")
                     await asyncio.sleep(0.1)
                 drained = time.perf_counter() - started
+                cpu_drained = cpu_seconds(proc.proc.pid) - cpu_start
         created = sum(a.json()["created"] for a in answers)
         assert created == len(rows), f"{form}: {created} of {len(rows)} accounts created"
         published = await pg.fetchval("SELECT count(*) FROM outbox")
@@ -312,6 +327,9 @@ async def api_import(
             "peak_rss_mb": rss.peak / 2**20,
             "start_rss_mb": rss_start / 2**20,
             "rss_samples": rss.samples,
+            # the service's own CPU: how far it is from using one core fully (GIL-bound)
+            "service_cpu_s": cpu_import,
+            "service_cpu_drained_s": cpu_drained,
         }
     finally:
         await asyncio.to_thread(proc.stop)
@@ -366,7 +384,9 @@ async def bench(bootstrap: str, server_url: str) -> dict[str, Any]:
             line += (
                 f"  API/{form} {got['per_s']:,.0f}/s ({got['seconds']:.1f}s, outbox drained at "
                 f"{got['drained_s']:.1f}s, {got['events']:,} events, peak RSS "
-                f"{got['peak_rss_mb']:.0f} MB)"
+                f"{got['peak_rss_mb']:.0f} MB, service CPU {got['service_cpu_s']:.1f}s "
+                f"= {got['service_cpu_s'] / got['seconds']:.0%} of a core, "
+                f"{got['service_cpu_drained_s']:.1f}s until drained)"
             )
         print(line, flush=True)
 
@@ -388,6 +408,13 @@ async def bench(bootstrap: str, server_url: str) -> dict[str, Any]:
         "api_seconds": round(statistics.median(r["seconds"] for r in json_runs), 2),
         "outbox_drained_seconds": round(statistics.median(r["drained_s"] for r in json_runs), 2),
         "events_published": json_runs[-1]["events"],
+        "outbox_drained_per_s": round(N / statistics.median(r["drained_s"] for r in json_runs)),
+        "service_cpu_us_per_account": round(
+            statistics.median(r["service_cpu_s"] for r in json_runs) * 1e6 / N
+        ),
+        "service_cpu_us_per_account_drained": round(
+            statistics.median(r["service_cpu_drained_s"] for r in json_runs) * 1e6 / N
+        ),
         "peak_rss_mb": round(peak, 1),
         "start_rss_mb": round(max(r["start_rss_mb"] for r in json_runs), 1),
         "rss_goal_mb": RSS_GOAL_MB,

@@ -1,5 +1,10 @@
 """Bulk intake
 
+No schema change: set-wise intake (COPY of cases, change-feed and outbox rows, the
+bank's existing contracts found through ``uq_cases_bank_contract``) uses the tables
+and indexes as they are. The revision stays so that the chain 0005 -> 0006 -> 0007
+holds on every database already at 0006.
+
 Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-28
@@ -14,8 +19,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    pass
+    """Nothing to change (see the module docstring)."""
 
 
 def downgrade() -> None:
-    pass
+    """Nothing to undo."""

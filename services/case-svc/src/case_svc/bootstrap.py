@@ -10,7 +10,7 @@ from case_svc.domain.policy import CasePolicy
 from case_svc.domain.strategy import DEFAULT_STRATEGY, StrategyTable
 from case_svc.entrypoints.consumer import HANDLERS, SUBSCRIBE
 from case_svc.entrypoints.scheduler import timer_handlers
-from case_svc.service_layer.intake import CaseContext
+from case_svc.service_layer.intake import CaseContext, IntakeMetrics
 from case_svc.settings import Settings
 from collect_common.clock import Clock, SystemClock
 from collect_common.policy import PolicyBook
@@ -50,7 +50,11 @@ def case_context(runtime: ServiceRuntime, settings: Settings) -> CaseContext:
     if settings.strategy_file is not None:
         strategy = StrategyTable.from_dict(_read(settings.strategy_file))
     return CaseContext(
-        uow_factory=runtime.uow, cipher=runtime.cipher, policy=policy, strategy=strategy
+        uow_factory=runtime.uow,
+        cipher=runtime.cipher,
+        policy=policy,
+        strategy=strategy,
+        metrics=IntakeMetrics(runtime.registry, runtime.service),
     )
 
 

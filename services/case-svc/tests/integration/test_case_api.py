@@ -6,6 +6,7 @@ import json
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from collect_common.settings import DEV_API_KEYS
@@ -165,3 +166,29 @@ async def test_the_bank_pulls_its_changes_with_a_cursor_and_sees_no_other_bank(
     assert seen[-1]["data"]["changed_fields"] == ["fees"]
     auditor = {"X-API-Key": DEV_API_KEYS["bank-auditor"][1]}
     assert (await case_api.get("/v1/changes", headers=auditor)).status_code == 403
+
+
+def _imported_total(text_: str) -> dict[str, float]:
+    return {
+        s.labels["result"]: s.value
+        for family in text_string_to_metric_families(text_)
+        for s in family.samples
+        if s.name == "case_accounts_imported_total"
+    }
+
+
+async def test_intake_volume_is_counted_by_outcome_once_per_committed_row(case_api) -> None:
+    await _import(case_api, account("LN-M1"), account("LN-M2", national_id="123"), key="m-1")
+    await _import(case_api, account("LN-M1"), account("LN-M2", national_id="123"), key="m-1")
+    await _import(case_api, account("LN-M1", principal="13000.00"), account("LN-M3"))
+    await _import(case_api, account("LN-M3"))
+    ndjson = json.dumps(account("LN-M4")) + "\n{not json\n"
+    r = await case_api.post(
+        "/v1/accounts/import-ndjson",
+        content=ndjson.encode(),
+        headers={"Content-Type": "application/x-ndjson"},
+    )
+    assert r.status_code == 200, r.text
+    counts = _imported_total((await case_api.get("/metrics")).text)
+    # the replayed retry counts nothing; the broken NDJSON line counts as rejected
+    assert counts == {"created": 3, "updated": 1, "unchanged": 1, "rejected": 2}

@@ -22,7 +22,8 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import String, any_, bindparam, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from case_svc.adapters.tables import (
@@ -40,6 +41,7 @@ from case_svc.domain.plans import Installment, InstallmentStatus, Plan, PlanStat
 from case_svc.domain.promises import Promise, PromiseStatus
 from case_svc.domain.strategy import Channel, History, StrategyDecision, Track, Willingness
 from collect_common import timers
+from collect_common.db import insert_many
 from collect_common.security.crypto import FieldCipher
 
 
@@ -81,11 +83,15 @@ class CaseRepository:
         """The bank's existing cases among ``contract_nos``, locked for this transaction."""
         if not contract_nos:
             return {}
+        if self.session.get_bind().dialect.name == "postgresql":  # one array parameter
+            wanted = cases.c.contract_no == any_(
+                bindparam("contract_nos", list(contract_nos), type_=postgresql.ARRAY(String))
+            )
+        else:
+            wanted = cases.c.contract_no.in_(list(contract_nos))
         rows = (
             await self.session.execute(
-                select(cases)
-                .where(cases.c.bank_id == bank_id, cases.c.contract_no.in_(list(contract_nos)))
-                .with_for_update()
+                select(cases).where(cases.c.bank_id == bank_id, wanted).with_for_update()
             )
         ).all()
         loaded = [await self._load(row, with_payments=False) for row in rows]
@@ -238,10 +244,12 @@ class CaseRepository:
         }
 
     async def add_many(self, new_cases: Sequence[Case], now: datetime) -> None:
+        """Insert new cases and their change-feed rows; large batches by COPY (insert_many)."""
         if not new_cases:
             return
-        await self.session.execute(
-            cases.insert(),
+        await insert_many(
+            self.session,
+            cases,
             [
                 {**self._values(c, now), "id": c.id, "opened_at": c.opened_at, "version": c.version}
                 for c in new_cases
@@ -369,5 +377,4 @@ class CaseRepository:
             for case in changed
             for event in case.events
         ]
-        if rows:
-            await self.session.execute(case_changes.insert(), rows)
+        await insert_many(self.session, case_changes, rows)

@@ -14,6 +14,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from operator import mul
+from typing import cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 RULE = "CASE-INTAKE"
@@ -22,6 +25,7 @@ RULE = "CASE-INTAKE"
 # weighted sum modulo 11.
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
+_ID_ZERO_OFFSET = ord("0") * sum(_ID_WEIGHTS)  # the weighted sum of 17 ASCII "0"s
 _ID_SHAPE = re.compile(r"[0-9]{17}[0-9X]")
 # No living borrower was born before this day; anything earlier is a typo.
 _EARLIEST_BIRTH = date(1900, 1, 1)
@@ -32,6 +36,8 @@ _MOBILE_SEPARATORS = re.compile(r"[\s\-]")
 
 # Plain decimal notation only: no exponent, no thousands separators, no NaN/Infinity.
 _AMOUNT = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
+# The common case: unsigned, at most 2 decimal places, far below Decimal's precision.
+_PLAIN_CENTS = re.compile(r"[0-9]{1,24}(?:\.[0-9]{1,2})?")
 _CENT = Decimal("0.01")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
@@ -70,8 +76,11 @@ def _refuse(field: str, reason: str) -> InvalidField:
 
 def national_id_check_char(first17: str) -> str:
     """The GB 11643-1999 check character of the first 17 digits."""
-    total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
-    return _ID_CHECK[total % 11]
+    if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
+        total = sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True))
+        return _ID_CHECK[total % 11]
+    # ASCII digits: their code points minus "0", weighted, summed in one pass
+    return _ID_CHECK[(sum(map(mul, first17.encode(), _ID_WEIGHTS)) - _ID_ZERO_OFFSET) % 11]
 
 
 def national_id(value: object, *, today: date | None = None, field: str = "national_id") -> str:
@@ -109,6 +118,8 @@ def mobile(value: object, *, field: str = "phone") -> str:
     """
     if not isinstance(value, str):
         raise _refuse(field, "must be a string")
+    if _MOBILE.fullmatch(value):  # already 11 digits: nothing to drop
+        return value
     s = _MOBILE_SEPARATORS.sub("", value)
     if s.startswith("+86"):
         s = s[3:]
@@ -146,6 +157,8 @@ def amount(value: object, *, field: str = "amount") -> Decimal:
         raise _refuse(field, f"must be a decimal string, an integer or a Decimal, not {kind}")
     if isinstance(value, str):
         text = value.strip()
+        if _PLAIN_CENTS.fullmatch(text):  # >= 0, <= 2 places, in range: the cents as given
+            return Decimal(text).quantize(_CENT)
         if not _AMOUNT.fullmatch(text):
             raise _refuse(field, "must be a plain decimal number such as 1234.50")
         number = Decimal(text)
@@ -215,7 +228,20 @@ def optional_text(value: object, *, field: str, max_length: int) -> str | None:
 
 def one_of(value: object, allowed: Iterable[str], *, field: str) -> str:
     """One of ``allowed`` (codes such as a repayment history)."""
-    options = sorted(allowed)
-    if not isinstance(value, str) or value not in options:
-        raise _refuse(field, f"must be one of {', '.join(options)}")
+    if isinstance(allowed, (type, frozenset, tuple)):  # immutable: listed once, then kept
+        known, listing = _fixed_options(allowed)
+    else:
+        known, listing = _options_of(allowed)
+    if not isinstance(value, str) or value not in known:
+        raise _refuse(field, f"must be one of {listing}")
     return value
+
+
+def _options_of(allowed: Iterable[str]) -> tuple[frozenset[str], str]:
+    options = sorted(allowed)
+    return frozenset(options), ", ".join(options)
+
+
+@lru_cache(maxsize=64)
+def _fixed_options(allowed: type | frozenset[str] | tuple[str, ...]) -> tuple[frozenset[str], str]:
+    return _options_of(cast(Iterable[str], allowed))
