@@ -13,7 +13,9 @@ constant on the same server settings, same run (issue 4).
   ``python -m uvicorn <module>:create_app --factory --host 127.0.0.1 --port P
   --no-access-log``: the flags ServiceProcess gives the service.
 
-Load, from this process with httpx over loopback:
+Load, from this process over loopback with bench/lean_http (keep-alive HTTP/1.1 over
+asyncio streams: tens of microseconds of client CPU a request, where httpx spends more
+than a millisecond):
 (a) closed loop: CONCURRENCY clients, REQUESTS requests in all, as fast as answered.
     ratio = service rate / bare rate; goal >= 0.5.
 (b) open loop: OPEN_RPS requests/s offered for OPEN_SECONDS, sends scheduled at fixed
@@ -27,6 +29,7 @@ to tell a client-bound measurement from a server-bound one.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import statistics
 import subprocess
@@ -37,9 +40,10 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
-import httpx
+from lean_http import LeanClient, LeanHttpError
 
 from collect_common.settings import DEV_API_KEYS
 from collect_common.testing.infra import async_url, create_database, drop_database, free_port
@@ -49,7 +53,7 @@ REQUESTS = int(os.environ.get("CONTACT_DECISION_REQUESTS", "5000"))
 CONCURRENCY = int(os.environ.get("CONTACT_DECISION_CONCURRENCY", "32"))
 OPEN_RPS = int(os.environ.get("CONTACT_DECISION_RPS", "1000"))
 OPEN_SECONDS = float(os.environ.get("CONTACT_DECISION_SECONDS", "5"))
-OPEN_CLIENTS = 32
+OPEN_CONNECTIONS = 256
 WARMUP = 200
 JSON = {"Content-Type": "application/json"}
 GOAL = 0.5
@@ -148,13 +152,10 @@ class BareProcess(ServiceProcess):
 # --- load ------------------------------------------------------------------------------------
 
 
-def _client(url: str, connections: int) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=url,
-        headers={"X-API-Key": API_KEY},
-        timeout=httpx.Timeout(TIMEOUT_S, connect=10),
-        limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-    )
+def _client(url: str, connections: int) -> LeanClient:
+    parts = urlsplit(url)
+    assert parts.hostname is not None and parts.port is not None, url
+    return LeanClient(parts.hostname, parts.port, {"X-API-Key": API_KEY}, connections)
 
 
 def _tally(answers: list[dict[str, Any]], tally: dict[str, int]) -> None:
@@ -171,29 +172,30 @@ async def closed_loop(url: str, bodies: list[bytes], pid: int) -> dict[str, Any]
     errors: list[str] = []
     latencies: list[float] = []
 
-    # One client (one connection) per worker: a shared httpx pool of 32 costs the client
-    # several times the CPU per request and would make the harness the bottleneck.
-    clients = [_client(url, 1) for _ in range(CONCURRENCY)]
+    # One keep-alive connection per worker (bench/lean_http: a client light enough that the
+    # harness is not the bottleneck).
+    http = _client(url, CONCURRENCY)
     try:
 
-        async def worker(http: httpx.AsyncClient) -> None:
+        async def worker() -> None:
             for body in queue:  # the shared iterator: each body goes to one worker
                 t0 = time.perf_counter()
-                r = await http.post(PATH, content=body, headers=JSON)
+                status, text = await http.post(PATH, body)
                 latencies.append(time.perf_counter() - t0)
-                if r.status_code != 200:
-                    errors.append(f"{r.status_code}: {r.text[:200]}")
+                if status != 200:
+                    errors.append(f"{status}: {text[:200]!r}")
                     continue
-                answers.append(r.json())
+                answers.append(json.loads(text))
 
         srv0, cli0 = cpu_seconds(pid), time.process_time()
         started = time.perf_counter()
-        await asyncio.wait_for(asyncio.gather(*(worker(c) for c in clients)), PHASE_TIMEOUT_S)
+        await asyncio.wait_for(
+            asyncio.gather(*(worker() for _ in range(CONCURRENCY))), PHASE_TIMEOUT_S
+        )
         elapsed = time.perf_counter() - started
         srv, cli = cpu_seconds(pid) - srv0, time.process_time() - cli0
     finally:
-        for c in clients:
-            await c.aclose()
+        await http.aclose()
     if errors:
         raise RuntimeError(f"{len(errors)} of {len(bodies)} failed, first: {errors[0]}")
     return {
@@ -216,22 +218,23 @@ async def open_loop(url: str, bodies: list[bytes], pid: int) -> dict[str, Any]:
     errors: list[str] = []
     send_lag: list[float] = []
 
-    # OPEN_CLIENTS clients taken in turn, each with a small pool of its own (see closed_loop).
-    clients = [_client(url, 8) for _ in range(OPEN_CLIENTS)]
+    # Up to OPEN_CONNECTIONS keep-alive connections: a send finding them all busy waits for
+    # one, and its latency still counts from its scheduled instant.
+    http = _client(url, OPEN_CONNECTIONS)
     try:
 
-        async def one(http: httpx.AsyncClient, body: bytes, due: float) -> None:
+        async def one(body: bytes, due: float) -> None:
             send_lag.append(time.perf_counter() - due)
             try:
-                r = await http.post(PATH, content=body, headers=JSON)
-            except httpx.HTTPError as exc:
+                status, text = await http.post(PATH, body)
+            except (OSError, LeanHttpError, asyncio.IncompleteReadError) as exc:
                 errors.append(f"{type(exc).__name__}: {exc}")
                 return
             latencies.append(time.perf_counter() - due)
-            if r.status_code != 200:
-                errors.append(f"{r.status_code}: {r.text[:200]}")
+            if status != 200:
+                errors.append(f"{status}: {text[:200]!r}")
                 return
-            answers.append(r.json())
+            answers.append(json.loads(text))
 
         tasks: list[asyncio.Task[None]] = []
         srv0, cli0 = cpu_seconds(pid), time.process_time()
@@ -241,14 +244,13 @@ async def open_loop(url: str, bodies: list[bytes], pid: int) -> dict[str, Any]:
             delay = due - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(clients[i % OPEN_CLIENTS], body, due)))
+            tasks.append(asyncio.create_task(one(body, due)))
         offered_s = time.perf_counter() - start
         await asyncio.wait_for(asyncio.gather(*tasks), PHASE_TIMEOUT_S)
         elapsed = time.perf_counter() - start
         srv, cli = cpu_seconds(pid) - srv0, time.process_time() - cli0
     finally:
-        for c in clients:
-            await c.aclose()
+        await http.aclose()
     return {
         "offered_per_s": len(bodies) / offered_s,
         "seconds": elapsed,

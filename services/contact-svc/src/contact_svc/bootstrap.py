@@ -8,7 +8,7 @@ from contact_svc.adapters.sms import FileSink, HttpProvider, SmsProvider
 from contact_svc.adapters.tables import metadata
 from contact_svc.domain.policy import ContactPolicy
 from contact_svc.entrypoints.consumer import HANDLERS, SUBSCRIBE
-from contact_svc.service_layer.decisions import ContactContext
+from contact_svc.service_layer.decisions import ContactContext, DecisionMetrics
 from contact_svc.settings import Settings
 
 
@@ -26,12 +26,17 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> S
 
 
 def contact_context(runtime: ServiceRuntime, settings: Settings) -> ContactContext:
-    """Units of work and the ContactPolicy versions per bank contract (the configured file,
-    else the defaults); a bad file stops the service at start naming the field and rule."""
+    """Units of work, the ContactPolicy versions per bank contract (the configured file,
+    else the defaults; a bad file stops the service at start naming the field and rule) and
+    the decision metrics on the runtime's registry (call once per runtime)."""
     policies = PolicyBook(ContactPolicy)
     if settings.policy_file is not None:
         policies = PolicyBook.load(ContactPolicy, settings.policy_file)
-    return ContactContext(uow_factory=runtime.uow, policies=policies)
+    return ContactContext(
+        uow_factory=runtime.uow,
+        policies=policies,
+        metrics=DecisionMetrics(runtime.registry, runtime.service),
+    )
 
 
 def webhook_secrets(spec: str) -> dict[str, bytes]:

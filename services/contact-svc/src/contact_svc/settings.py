@@ -16,7 +16,7 @@ class Settings(ServiceSettings):
     policy_file: Path | None = Field(
         default=None,
         description="TOML/JSON PolicyBook of ContactPolicy versions per bank contract "
-        "(CALL-QUIET, CALL-DAILY-CAP, SMS-WEEKLY-CAP); none: the defaults",
+        "(CALL-QUIET, CALL-DAILY-CAP, SMS-WEEKLY-CAP, LETTER, VISIT-TEAM); none: the defaults",
     )
     consumer_group: str | None = Field(
         default=None, description="Kafka consumer group of the read model; none: the service name"
@@ -35,3 +35,15 @@ class Settings(ServiceSettings):
         default=SecretStr(""), description="Bearer token of the SMS gateway"
     )
     sms_http_timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+    decision_batch_max: int = Field(
+        default=256,
+        ge=1,
+        le=5000,
+        description="Most pre-dial decisions taken in one transaction (group commit)",
+    )
+    decision_batch_workers: int = Field(
+        default=2,
+        ge=1,
+        le=32,
+        description="Decision batches in flight at once, each in its own transaction",
+    )

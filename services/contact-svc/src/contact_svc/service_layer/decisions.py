@@ -30,7 +30,7 @@ from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import String, and_, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from collect_common.db import UnitOfWork, in_ids
+from collect_common.db import EventContext, UnitOfWork, in_ids
 from collect_common.events.contact import ContactDenied
 from collect_common.events.types import ContactAttempted
 from collect_common.policy import PolicyBook
@@ -122,6 +122,7 @@ class DecisionAsk:
     agent_id: str | None = None
     record_attempt: bool | None = None
     at: datetime | None = None
+    cause: EventContext | None = None  # the request that asked, when decided in a batch
 
     def __post_init__(self) -> None:
         if (self.case_id is None) and (self.debtor_id is None):
@@ -226,7 +227,9 @@ async def decide_many(
                     "attempted_at": ask.now,
                 }
             )
-            uow.emit(
+            _emit(
+                uow,
+                ask,
                 ContactAttempted(
                     debtor_id=target,
                     case_id=case.case_id,
@@ -234,7 +237,7 @@ async def decide_many(
                     channel=ask.channel,
                     agent_id=ask.agent_id,
                     attempted_at=ask.now,
-                )
+                ),
             )
         elif not decision.allowed:
             denials.append(
@@ -254,7 +257,9 @@ async def decide_many(
                     "denied_at": ask.now,
                 }
             )
-            uow.emit(
+            _emit(
+                uow,
+                ask,
                 ContactDenied(
                     debtor_id=target,
                     decision_id=decision_id,
@@ -264,13 +269,20 @@ async def decide_many(
                     rules=decision.rules,
                     denied_at=ask.now,
                     next_allowed_at=decision.next_allowed_at,
-                )
+                ),
             )
     if attempts:
         await session.execute(insert(contact_attempts), attempts)
     if denials:
         await session.execute(insert(contact_denials), denials)
     return answers
+
+
+def _emit(uow: UnitOfWork, ask: DecisionAsk, event: ContactAttempted | ContactDenied) -> None:
+    if ask.cause is None:
+        uow.emit(event)
+    else:
+        uow.emit_caused_by(ask.cause, event)
 
 
 def _decide_one(

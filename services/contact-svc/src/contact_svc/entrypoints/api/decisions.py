@@ -12,12 +12,8 @@ from collect_common.security.auth import Role
 from collect_common.web.auth import require_roles
 from collect_common.web.problems import PROBLEM_JSON, ProblemError
 from contact_svc.domain.policy import ContactChannel
-from contact_svc.service_layer.decisions import (
-    ContactContext,
-    UnknownCase,
-    UnknownDebtor,
-    decide_contact,
-)
+from contact_svc.service_layer.batching import DecisionBatcher
+from contact_svc.service_layer.decisions import DecisionAsk, UnknownCase, UnknownDebtor
 
 router = APIRouter(prefix="/v1/contact-decisions", tags=["decisions"])
 ERRORS: dict[int | str, dict[str, Any]] = {404: {"content": {PROBLEM_JSON: {}}}}
@@ -47,7 +43,8 @@ class DecisionOut(BaseModel):
     denials: list[DenialOut]
     next_allowed_at: datetime | None = Field(
         description="When time-bound rules would next allow it; null when only a change of "
-        "state can (case closed, channel not in the track, agent suspended)"
+        "state can (case closed, channel not in the track, agent suspended, a contact hold "
+        "without an end)"
     )
     debtor_id: str
     case_id: str | None
@@ -61,20 +58,17 @@ class DecisionOut(BaseModel):
     dependencies=[require_roles(Role.DIALER, Role.AGENT)],
 )
 async def post_decision(body: DecisionRequest, request: Request) -> DecisionOut:
-    ctx: ContactContext = request.app.state.contact_context
+    batcher: DecisionBatcher = request.app.state.decision_batcher
     clock = request.app.state.runtime.clock
+    ask = DecisionAsk(
+        now=clock.now(),
+        channel=body.channel,
+        case_id=body.case_id,
+        debtor_id=body.debtor_id,
+        agent_id=body.agent_id,
+    )
     try:
-        async with ctx.uow_factory() as uow:
-            outcome = await decide_contact(
-                uow,
-                ctx.policies,
-                now=clock.now(),
-                channel=body.channel,
-                case_id=body.case_id,
-                debtor_id=body.debtor_id,
-                agent_id=body.agent_id,
-            )
-            await uow.commit()
+        outcome = await batcher.decide(ask)
     except UnknownCase:
         raise ProblemError(404, f"no case {body.case_id}", field="case_id") from None
     except UnknownDebtor:
