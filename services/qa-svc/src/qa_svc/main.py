@@ -7,6 +7,7 @@ from collect_common.web.app import create_app as build_app
 from collect_common.web.app import serve
 from qa_svc.bootstrap import bootstrap
 from qa_svc.entrypoints.api import ROUTERS
+from qa_svc.service_layer.sampling import SampleMetrics
 from qa_svc.settings import Settings
 
 DESCRIPTION = (
@@ -18,7 +19,9 @@ DESCRIPTION = (
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> FastAPI:
     settings = settings or Settings()
     runtime = bootstrap(settings, clock)
-    return build_app(runtime, title="qa-svc", description=DESCRIPTION, routers=ROUTERS)
+    app = build_app(runtime, title="qa-svc", description=DESCRIPTION, routers=ROUTERS)
+    app.state.sample_metrics = SampleMetrics(runtime.registry, runtime.service)
+    return app
 
 
 def run() -> None:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from qa_test_helpers import attempt, deliver, settings_for
 from sqlalchemy import update
 
@@ -119,6 +120,19 @@ async def test_commit_before_the_week_draw_after_it_and_the_auditor_recomputes(
         assert all(s["sampled"] >= 1 for s in strata.values())
         assert len(got["random_ids"]) == sum(s["sampled"] for s in strata.values())
         assert got["risk_ids"] and not set(got["risk_ids"]) & set(got["random_ids"])
+
+        # the coverage dashboards show: the week's population, random part and risk picks
+        coverage = {
+            s.labels["part"]: s.value
+            for family in text_string_to_metric_families((await api.get("/metrics")).text)
+            for s in family.samples
+            if s.name == "qa_sample_records" and s.labels["week"] == WEEK
+        }
+        assert coverage == {
+            "population": 125,
+            "sampled": len(got["random_ids"]),
+            "risk": len(got["risk_ids"]),
+        }
 
         ok = (await api.get(f"/v1/samples/{WEEK}/verify", headers=AUDITOR)).json()
         assert ok == {"week": WEEK, "ok": True, "problems": []}

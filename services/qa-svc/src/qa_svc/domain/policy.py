@@ -8,6 +8,13 @@ Defaults (a bank contract's policy file may override any of them):
   share a window.
 - QA-REALTIME duration: a completed call shorter than ``min_call_seconds`` (10 s) or
   longer than ``max_call_seconds`` (1,800 s = 30 min) is out of range.
+- QA-REALTIME speech rate and volume: a completed call whose measured speech rate is
+  over ``max_speech_rate_wpm`` (200 words a minute) or whose volume is over
+  ``max_volume_db`` (-6 dB, the level the dialer reports) is a breach; a call without
+  the measurement is not judged.
+- SMS-WEEKLY-CAP: more than ``sms_weekly_cap`` (3; a contract may set 1-3) SMS sent to
+  one debtor in a debtor-local ISO week (Monday 00:00 to Monday 00:00, in the debtor's
+  zone as for QA-QUIET) is a breach.
 - QA-QUIET: a contact at or after ``quiet_start`` (22:00) or before ``quiet_end``
   (08:00), debtor local time, is a violation. The debtor's zone is the event's
   ``debtor_timezone`` when it carries one, else ``default_timezone`` (Asia/Shanghai).
@@ -26,7 +33,11 @@ Defaults (a bank contract's policy file may override any of them):
   default 1): M1 calls and M3/M3+ letters and visits weigh 2. Neyman uses
   ``sample_defect_estimates`` ("bucket/channel" -> expected defect rate, 0.5 when
   none). ``sample_risk_per_agent`` (5) records of each agent with an alert in the week
-  are added on top as risk picks. See ``qa_svc.domain.sampling``.
+  (or a substantiated complaint since the last draw, QA-FEEDBACK) are added on top as
+  risk picks. See ``qa_svc.domain.sampling``.
+- QA-SCORE: an agent may dispute a score within ``dispute_window_days`` (7) of it; a
+  reviewed record is defective when auto-failed or scored below ``defect_threshold``
+  (80.00 of 100). See ``qa_svc.domain.scoring``.
 """
 
 from __future__ import annotations
@@ -53,6 +64,15 @@ class QaPolicy(Policy):
     )
     max_call_seconds: int = rule(
         "QA-REALTIME", "Longest acceptable completed call, seconds", default=1800, ge=1, le=86400
+    )
+    max_speech_rate_wpm: float = rule(
+        "QA-REALTIME", "Fastest acceptable speech rate, words a minute", default=200.0, gt=0
+    )
+    max_volume_db: float = rule(
+        "QA-REALTIME", "Loudest acceptable call volume, dB as the dialer reports it", default=-6.0
+    )
+    sms_weekly_cap: int = rule(
+        "SMS-WEEKLY-CAP", "SMS per debtor per ISO week (debtor-local)", default=3, ge=1, le=3
     )
     quiet_start: time = rule(
         "QA-QUIET", "Start of the forbidden hours, debtor local time", default=time(22, 0)
@@ -133,6 +153,23 @@ class QaPolicy(Policy):
         "QA-SAMPLE", "Time zone of the sampling week's boundaries", default="Asia/Shanghai"
     )
 
+    dispute_window_days: int = rule(
+        "QA-SCORE",
+        "Days after a score within which the agent may dispute it",
+        default=7,
+        ge=1,
+        le=90,
+    )
+    defect_threshold: Decimal = rule(
+        "QA-SCORE",
+        "A reviewed record scored below this (of 100), or auto-failed, is defective",
+        default=Decimal("80.00"),
+        ge=0,
+        le=100,
+        max_digits=5,
+        decimal_places=2,
+    )
+
     @field_validator("sample_weights")
     @classmethod
     def _positive_weights(cls, value: dict[str, float]) -> dict[str, float]:
@@ -167,3 +204,7 @@ class QaPolicy(Policy):
     @property
     def retraining(self) -> timedelta:
         return timedelta(days=self.retraining_days)
+
+    @property
+    def dispute_window(self) -> timedelta:
+        return timedelta(days=self.dispute_window_days)

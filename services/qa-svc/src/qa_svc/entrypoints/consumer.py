@@ -10,14 +10,18 @@ from collections.abc import Callable
 from collect_common.bus.consumer import Handler
 from collect_common.clock import Clock, SystemClock
 from qa_svc.domain.policy import QaPolicy
+from qa_svc.entrypoints.complaint_handlers import complaint_handlers
 from qa_svc.entrypoints.contact_handlers import contact_handlers
 from qa_svc.service_layer.live_rules import LiveRules
 
-SUBSCRIBE: list[str] = ["contact.events"]
+SUBSCRIBE: list[str] = ["contact.events", "complaint.events"]
 
 
 def handlers(live: Callable[[], LiveRules], clock: Clock) -> dict[str, Handler]:
-    return {**contact_handlers(live, clock)}  # QA-REALTIME, QA-QUIET
+    return {
+        **contact_handlers(live, clock),  # QA-REALTIME, QA-QUIET, SMS-WEEKLY-CAP
+        **complaint_handlers(live, clock),  # QA-FEEDBACK
+    }
 
 
 _DEFAULT = LiveRules(QaPolicy())

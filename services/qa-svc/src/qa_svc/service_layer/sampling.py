@@ -5,7 +5,8 @@ the policy's ``sample_timezone``. The records are the ``contact_events`` rows wh
 event time falls in the week (record id = the contact event's id); a contact event that
 arrives after the draw is not in that week's sample. A record's bucket is the one qa-svc
 kept from its event, else ``"unknown"``. Risk agents are the agents named by an alert
-whose window starts in the week.
+whose window starts in the week, and the agents of substantiated complaints that no
+earlier draw used (QA-FEEDBACK, ``qa_svc.service_layer.feedback.claim_risk_agents``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from prometheus_client import CollectorRegistry, Gauge
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,8 +26,28 @@ from collect_common.db import UnitOfWork, dialect_insert
 from qa_svc.adapters.tables import alerts, contact_events, sample_picks, sample_weeks
 from qa_svc.domain import sampling
 from qa_svc.domain.policy import QaPolicy
+from qa_svc.service_layer.feedback import claim_risk_agents
 
 WEEK = re.compile(r"^(\d{4})-W(\d{2})$")
+
+
+class SampleMetrics:
+    """Sample coverage for dashboards: ``qa_sample_records{week, part}``, part = population
+    (the week's contact records), sampled (the random part) or risk (the risk picks). Set
+    when a week is drawn and whenever a drawn week is read, by the replica that serves it."""
+
+    def __init__(self, registry: CollectorRegistry, service: str) -> None:
+        self.service = service
+        self.records = Gauge(
+            "qa_sample_records",
+            "Contact records of a drawn week (QA-SAMPLE), by part",
+            ["service", "week", "part"],
+            registry=registry,
+        )
+
+    def show(self, week: str, *, population: int, sampled: int, risk: int) -> None:
+        for part, value in (("population", population), ("sampled", sampled), ("risk", risk)):
+            self.records.labels(self.service, week, part).set(value)
 
 
 class SampleRefused(Exception):
@@ -143,7 +165,8 @@ async def draw_week(uow: UnitOfWork, policy: QaPolicy, *, week: str, by: str, no
         weights=policy.sample_weights,
         allocation=policy.sample_allocation,
         defect_estimates=policy.sample_defect_estimates,
-        risk_agents=await risk_agents(session, row.starts_at, row.ends_at),
+        risk_agents=await risk_agents(session, row.starts_at, row.ends_at)
+        | await claim_risk_agents(session, week),  # QA-FEEDBACK
         risk_per_agent=policy.sample_risk_per_agent,
     )
     agents = {r.id: r.agent_id for r in records}

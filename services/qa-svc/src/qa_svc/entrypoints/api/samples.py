@@ -22,6 +22,7 @@ from qa_svc.domain.sampling import RULE
 from qa_svc.service_layer.live_rules import LiveRules
 from qa_svc.service_layer.sampling import (
     WEEK,
+    SampleMetrics,
     SampleRefused,
     commit_week,
     draw_week,
@@ -126,7 +127,7 @@ async def commit(body: CommitmentIn, runtime: RuntimeDep, who: QaOnly) -> Commit
     )
 
 
-async def _view(runtime: ServiceRuntime, week: str) -> SampleOut:
+async def _view(runtime: ServiceRuntime, request: Request, week: str) -> SampleOut:
     async with runtime.sessions() as session:
         view = await load_week(session, week)
     if view is None:
@@ -145,6 +146,15 @@ async def _view(runtime: ServiceRuntime, week: str) -> SampleOut:
         for p in view.picks
     ]
     revealed = row.revealed_at is not None
+    if revealed:
+        metrics: SampleMetrics | None = getattr(request.app.state, "sample_metrics", None)
+        if metrics is not None:
+            metrics.show(
+                week,
+                population=sum(population.values()),
+                sampled=sum(not p.risk for p in picks),
+                risk=sum(p.risk for p in picks),
+            )
     return SampleOut(
         week=row.week,
         starts_at=row.starts_at,
@@ -170,7 +180,9 @@ async def _view(runtime: ServiceRuntime, week: str) -> SampleOut:
         409: {"description": "The week is not over, or was drawn already"},
     },
 )
-async def draw(runtime: RuntimeDep, who: QaOnly, week: str = WeekPath) -> SampleOut:
+async def draw(
+    runtime: RuntimeDep, who: QaOnly, request: Request, week: str = WeekPath
+) -> SampleOut:
     try:
         async with runtime.uow() as uow:
             await draw_week(
@@ -179,7 +191,7 @@ async def draw(runtime: RuntimeDep, who: QaOnly, week: str = WeekPath) -> Sample
             await uow.commit()
     except SampleRefused as exc:
         raise _refused(exc) from None
-    return await _view(runtime, week)
+    return await _view(runtime, request, week)
 
 
 @router.get(
@@ -188,8 +200,8 @@ async def draw(runtime: RuntimeDep, who: QaOnly, week: str = WeekPath) -> Sample
     summary="The week's commitment, the seed once revealed, strata and sampled records",
     dependencies=READERS,
 )
-async def read(runtime: RuntimeDep, week: str = WeekPath) -> SampleOut:
-    return await _view(runtime, week)
+async def read(runtime: RuntimeDep, request: Request, week: str = WeekPath) -> SampleOut:
+    return await _view(runtime, request, week)
 
 
 @router.get(

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
@@ -18,9 +18,8 @@ from collect_common.security.auth import Principal, Role
 from collect_common.web.auth import require_roles
 from collect_common.web.problems import ProblemError
 from qa_svc.adapters.tables import alerts, sanctions
-from qa_svc.domain.policy import QaPolicy
 from qa_svc.domain.sanctions import RULE, SanctionKind, Severity
-from qa_svc.service_layer.live_rules import LiveRules
+from qa_svc.entrypoints.api.common import RuntimeDep, policy_of
 from qa_svc.service_layer.sanctions import (
     ReinstatementRefused,
     record_exam,
@@ -33,18 +32,7 @@ AgentId = Path(min_length=1, max_length=64)
 AlertId = Path(min_length=1, max_length=36)
 
 
-def _runtime(request: Request) -> ServiceRuntime:
-    runtime: ServiceRuntime = request.app.state.runtime
-    return runtime
-
-
-RuntimeDep = Annotated[ServiceRuntime, Depends(_runtime)]
 QaOnly = Annotated[Principal, require_roles(Role.QA)]
-
-
-def _policy(runtime: ServiceRuntime) -> QaPolicy:
-    policy: QaPolicy = runtime.context_of(LiveRules).policy
-    return policy
 
 
 class ViolationIn(BaseModel):
@@ -156,7 +144,7 @@ async def _record(
     async with runtime.uow() as uow:
         done = await record_violation(
             uow,
-            _policy(runtime),
+            policy_of(runtime),
             agent_id=agent_id,
             severity=severity,
             rule_id=rule_id,
