@@ -8,6 +8,8 @@ run, its figures merged into bench/results.json and printed.
   what is due), and firing lag at 1,000 timers due per second.
 - bench/qa_rules.py: live QA rules through the idempotent consumer against a raw
   aiokafka consume-and-decode loop.
+- bench/e2e_latency.py: call-ended webhook to a QA alert readable over qa-svc's API, the
+  services as processes, against aiokafka's produce-to-consume latency.
 
 `python bench/run.py [bus] [case_import]` runs the ones named (default: all of them); each
 module also runs alone (`python bench/case_import.py`). Kafka and PostgreSQL:
@@ -27,7 +29,7 @@ from typing import Any
 
 from collect_common.testing.infra import resolve_kafka, resolve_postgres
 
-MODULES = ("bus", "case_import", "contact_decision", "sla_timers", "qa_rules")
+MODULES = ("bus", "case_import", "contact_decision", "sla_timers", "qa_rules", "e2e_latency")
 RESULTS = Path(__file__).with_name("results.json")
 
 

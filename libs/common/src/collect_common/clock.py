@@ -6,8 +6,13 @@ local time only where a rule says so (CALL-QUIET, QA-QUIET).
 
 from __future__ import annotations
 
+import os
+import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
+
+ZERO = timedelta(0)
 
 
 class Clock(Protocol):
@@ -19,6 +24,73 @@ class Clock(Protocol):
 class SystemClock:
     def now(self) -> datetime:
         return datetime.now(UTC)
+
+
+class OffsetFile:
+    """Seconds (a float) to add to the system time, kept in a file shared by processes.
+
+    The file is re-read only when its modification time (or size) changes, so a
+    call costs one ``stat``. A missing or empty file means no offset; a file that
+    cannot be parsed keeps the last offset read (a writer replacing it mid-read).
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._stamp: tuple[int, int] | None = None
+        self._delta = ZERO
+        self._lock = threading.Lock()
+
+    def delta(self) -> timedelta:
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return ZERO
+        stamp = (st.st_mtime_ns, st.st_size)
+        if stamp == self._stamp:
+            return self._delta
+        with self._lock:
+            try:
+                raw = self.path.read_text().strip()
+                self._delta = timedelta(seconds=float(raw)) if raw else ZERO
+            except ValueError:
+                return self._delta
+            except FileNotFoundError:
+                return ZERO
+            self._stamp = stamp
+        return self._delta
+
+    def write(self, seconds: float) -> None:
+        """Set the offset (atomically: other processes never read half a value)."""
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(repr(float(seconds)))
+        os.replace(tmp, self.path)
+
+    def advance(self, delta: timedelta) -> timedelta:
+        """Move every process following this file forward by ``delta``."""
+        if delta < ZERO:
+            raise ValueError("time does not run backwards")
+        new = self.delta() + delta
+        self.write(new.total_seconds())
+        return new
+
+
+class OffsetFileClock:
+    """The system time plus the offset in an :class:`OffsetFile`: the clock of every
+    process that shares the file (the services, and the test driving them)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.offset = OffsetFile(path)
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self.offset.delta()
+
+
+def service_clock(clock_file: str | Path | None) -> Clock:
+    """A service's clock: the system time, or, when ``clock_file`` names a file (the
+    ``clock_file`` setting, development and end-to-end tests only; production refuses
+    it), the system time plus the offset that file holds, shared by every process that
+    follows it."""
+    return OffsetFileClock(clock_file) if clock_file else SystemClock()
 
 
 class FrozenClock:
@@ -54,6 +126,3 @@ def ensure_utc(value: datetime) -> datetime:
 
 def utc_from_timestamp(seconds: float) -> datetime:
     return datetime.fromtimestamp(seconds, UTC)
-
-
-ZERO = timedelta(0)

@@ -27,7 +27,7 @@ from sqlalchemy import MetaData, text
 
 from collect_common.bus.consumer import ConsumerRunner, Handler
 from collect_common.bus.relay import OutboxRelay, idempotent_producer
-from collect_common.clock import Clock, SystemClock
+from collect_common.clock import Clock, service_clock
 from collect_common.db import UnitOfWork, create_engine, session_factory
 from collect_common.metrics import BusMetrics
 from collect_common.migrations import upgrade
@@ -57,7 +57,7 @@ class ServiceRuntime:
     ) -> None:
         self.settings = settings
         self.service = settings.service_name
-        self.clock: Clock = clock or SystemClock()
+        self.clock: Clock = clock or service_clock(settings.clock_file)
         self.metadata = metadata
         self.migrations = migrations
         self.database_url = settings.resolved_database_url()

@@ -79,6 +79,12 @@ class ServiceSettings(BaseSettings):
         default=True, description="Run the timer scheduler in this process (when it has timers)"
     )
     scheduler_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    clock_file: str = Field(
+        default="",
+        description="Development and end-to-end tests only (refused in production): the "
+        "service's clock is the system time plus the offset in seconds read from this file, "
+        "so one file moves time for every process that shares it",
+    )
     migrate_on_start: bool = Field(
         default=True, description="Run Alembic upgrade head at start (dev); off in production"
     )
@@ -97,6 +103,8 @@ class ServiceSettings(BaseSettings):
         for name, dev in dev_values.items():
             if getattr(self, name).get_secret_value() == dev:
                 raise ValueError(f"{name}: the development default is refused in production")
+        if self.clock_file:
+            raise ValueError("clock_file: a moved clock is refused in production")
         if not self.database_url or self.database_url.startswith("sqlite"):
             raise ValueError("database_url: production runs on PostgreSQL")
         return self

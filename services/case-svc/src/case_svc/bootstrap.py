@@ -12,7 +12,7 @@ from case_svc.entrypoints.consumer import HANDLERS, SUBSCRIBE
 from case_svc.entrypoints.scheduler import timer_handlers
 from case_svc.service_layer.intake import CaseContext, IntakeMetrics
 from case_svc.settings import Settings
-from collect_common.clock import Clock, SystemClock
+from collect_common.clock import Clock, service_clock
 from collect_common.policy import PolicyBook
 from collect_common.runtime import ServiceRuntime
 
@@ -21,7 +21,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> S
     """The runtime, with the case timers (CASE-BUCKET, CASE-PROMISE, CASE-HARDSHIP) on its
     scheduler (``runtime.scheduler``)."""
     settings = settings or Settings()
-    clock = clock or SystemClock()
+    clock = clock or service_clock(settings.clock_file)
     runtime = ServiceRuntime(
         settings=settings,
         metadata=metadata,

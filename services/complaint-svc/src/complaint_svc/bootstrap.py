@@ -1,6 +1,6 @@
 """Composition root of complaint-svc: builds the runtime; nothing connects at import time."""
 
-from collect_common.clock import Clock, SystemClock
+from collect_common.clock import Clock, service_clock
 from collect_common.policy import PolicyBook
 from collect_common.runtime import ServiceRuntime
 from complaint_svc.adapters.tables import metadata
@@ -17,7 +17,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> S
 
     Its complaint context is ``runtime.context``."""
     settings = settings or Settings()
-    clock = clock or SystemClock()
+    clock = clock or service_clock(settings.clock_file)
     runtime = ServiceRuntime(
         settings=settings,
         metadata=metadata,

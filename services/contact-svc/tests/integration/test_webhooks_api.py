@@ -172,6 +172,36 @@ async def test_an_ended_call_is_recorded_settles_its_attempt_and_emits_call_comp
     assert data["contact_id"] == decision.json()["decision_id"]
     assert data["duration_seconds"] == 95 and data["agent_id"] == "a-1"
     assert datetime.fromisoformat(data["started_at"]) == started_at
+    # the dialer's measurements travel on for qa-svc's live rules (QA-REALTIME)
+    assert data["speech_rate_wpm"] == 142.5 and data["volume_db"] == -18.0
+
+
+async def test_a_call_without_a_pre_dial_decision_is_emitted_as_an_attempt(
+    contact_api: httpx.AsyncClient, apply: Apply, clock: FrozenClock
+) -> None:
+    """qa-svc's call-frequency window (QA-REALTIME) counts the calls the dialer made
+    without asking, as contact-svc's own daily cap does."""
+    await apply(imported("c-1", "d-1"))
+    r = await _send(contact_api, clock, _ended(clock))
+    assert r.status_code == 200, r.text
+    attempted = [
+        json.loads(row["payload"])["data"]
+        for row in await _outbox(contact_api)
+        if row["event_type"] == "contact.attempted.v1"
+    ]
+    assert len(attempted) == 1
+    assert attempted[0]["contact_id"] == r.json()["contact_id"]
+    assert attempted[0]["channel"] == "call" and attempted[0]["agent_id"] == "a-1"
+    assert datetime.fromisoformat(attempted[0]["attempted_at"]) == clock.now() - timedelta(
+        seconds=95
+    )
+    # the dialer retries the delivery, re-signed a little later: nothing more is emitted
+    payload = _ended(clock)
+    clock.advance(timedelta(seconds=5))
+    again = await _send(contact_api, clock, payload)
+    assert again.status_code == 200 and again.json()["duplicate"] is True
+    kinds = [row["event_type"] for row in await _outbox(contact_api)]
+    assert kinds.count("contact.attempted.v1") == 1
 
 
 async def test_a_complaint_disposition_reports_a_complaint(

@@ -1,6 +1,6 @@
 """Composition root of qa-svc: builds the runtime; nothing connects at import time."""
 
-from collect_common.clock import Clock, SystemClock
+from collect_common.clock import Clock, service_clock
 from collect_common.policy import PolicyBook
 from collect_common.runtime import ServiceRuntime
 from qa_svc.adapters.tables import metadata
@@ -14,7 +14,7 @@ def bootstrap(settings: Settings | None = None, clock: Clock | None = None) -> S
     """The runtime; its consumer runs the live rules with the configured policy and
     counts alerts on the runtime's registry (``runtime.context_of(LiveRules)``)."""
     settings = settings or Settings()
-    clock = clock or SystemClock()
+    clock = clock or service_clock(settings.clock_file)
     runtime = ServiceRuntime(
         settings=settings,
         metadata=metadata,

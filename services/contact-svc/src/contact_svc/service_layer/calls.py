@@ -173,6 +173,9 @@ async def record_call_event(
                 duration_seconds=delivery.duration_seconds or 0,
                 disposition=delivery.disposition or "unknown",
                 recording_uri=delivery.recording_uri,
+                # rule: QA-REALTIME (qa-svc's speech-rate and volume checks read them)
+                speech_rate_wpm=delivery.speech_rate_wpm,
+                volume_db=delivery.volume_db,
             )
         )
         if delivery.disposition == COMPLAINT_DISPOSITION:
