@@ -1,9 +1,11 @@
-"""qa-svc's live rules (QA-REALTIME, QA-QUIET) on Kafka as a ratio against raw aiokafka,
+"""qa-svc's live rules (QA-REALTIME, QA-QUIET, SMS-WEEKLY-CAP) on Kafka as a ratio against
+raw aiokafka,
 same run (`python bench/qa_rules.py` runs it alone; bench/run.py runs it when registered).
 
 qa_rules: events/s qa-svc's real contact handlers apply through the idempotent
 ConsumerRunner (decode and validate the envelope and event, write the window state,
-evaluate frequency / duration / quiet hours, raise alerts, dedup row, offset commit) on
+evaluate frequency / duration / speech rate / volume / quiet hours / SMS weekly cap, raise
+alerts, dedup row, offset commit; a batch of events per transaction) on
 a fresh PostgreSQL database migrated with qa-svc's migrations, divided by the events/s
 of the bare aiokafka manual-commit loop (getmany, json-decode each message, commit
 after each batch) over the same topic.
@@ -11,9 +13,12 @@ after each batch) over the same topic.
 The events: QA_RULES_EVENTS (default 200,000) contact events over QA_RULES_DEBTORS
 (default 20,000) debtors, ten a debtor, keyed by debtor_id on a fresh 6-partition topic,
 in event-time order over one day. A debtor gets three calls (each a ContactAttempted
-and a CallCompleted) and four SMS / letter / visit attempts; 2 % of debtors get a fourth
-call (QA-REALTIME frequency), 1 % of calls are out of the duration range, 1 % of
-timed contacts fall in quiet hours (QA-QUIET), so a small fraction raises alerts.
+and a CallCompleted carrying speech rate and volume) and SMS / letter / visit attempts up
+to ten events (an SMS is a ContactAttempted and an SmsSent, as contact-svc sends them);
+2 % of debtors get a fourth call (QA-REALTIME frequency), 1 % get four SMS and one call
+(SMS-WEEKLY-CAP), 1 % of calls are out of the duration range, 1 % too fast and 1 % too
+loud, 1 % of timed contacts fall in quiet hours (QA-QUIET), so a small fraction raises
+alerts.
 
 Goal: >= 0.3 (issue 6). Each pair runs QA_RULES_REPEAT (default 1) times, interleaved,
 and the medians are compared. Kafka and PostgreSQL: KAFKA_BOOTSTRAP_SERVERS /
@@ -40,6 +45,7 @@ from collect_common.bus.relay import idempotent_producer
 from collect_common.bus.topics import TopicSpec, create_topics
 from collect_common.events.catalogue import Event
 from collect_common.events.codec import wrap
+from collect_common.events.contact import SmsSent
 from collect_common.events.types import CallCompleted, ContactAttempted
 from collect_common.migrations import upgrade
 from collect_common.testing.infra import async_url, create_database
@@ -58,6 +64,7 @@ PER_DEBTOR = 10
 DAY = datetime(2026, 11, 27, tzinfo=UTC)  # 00:00 UTC = 08:00 in Shanghai (QA-QUIET default)
 WORKING = 14 * 3600  # 08:00-22:00 Shanghai = 00:00-14:00 UTC
 EXTRA_CALL, BAD_DURATION, QUIET = 0.02, 0.01, 0.01
+SMS_BURST, FAST, LOUD = 0.01, 0.01, 0.01
 
 
 def _at(rng: random.Random) -> datetime:
@@ -74,11 +81,13 @@ def _events(n: int, debtors: int, seed: int = 6) -> list[tuple[datetime, Event]]
     while len(out) < n:
         debtor, case = f"D-{d % debtors:06d}", f"C-{d % debtors:06d}"
         agent = f"agent-{rng.randrange(200):03d}"
-        calls = 4 if rng.random() < EXTRA_CALL else 3
+        burst = rng.random() < SMS_BURST
+        calls = 1 if burst else 4 if rng.random() < EXTRA_CALL else 3
+        mine: list[tuple[datetime, Event]] = []
         for _ in range(calls):
             at = _at(rng)
             contact = uuid.UUID(int=rng.getrandbits(128)).hex
-            out.append(
+            mine.append(
                 (
                     at,
                     ContactAttempted(
@@ -92,7 +101,9 @@ def _events(n: int, debtors: int, seed: int = 6) -> list[tuple[datetime, Event]]
                 )
             )
             seconds = rng.choice((3, 4000)) if rng.random() < BAD_DURATION else rng.randint(20, 900)
-            out.append(
+            wpm = rng.uniform(205, 260) if rng.random() < FAST else rng.uniform(110, 190)
+            db = rng.uniform(-5, 0) if rng.random() < LOUD else rng.uniform(-30, -10)
+            mine.append(
                 (
                     at + timedelta(seconds=seconds + 5),
                     CallCompleted(
@@ -103,29 +114,53 @@ def _events(n: int, debtors: int, seed: int = 6) -> list[tuple[datetime, Event]]
                         started_at=at,
                         duration_seconds=seconds,
                         disposition="answered",
+                        speech_rate_wpm=round(wpm, 1),
+                        volume_db=round(db, 1),
                     ),
                 )
             )
-        for _ in range(PER_DEBTOR - 2 * calls):
+        while len(mine) < PER_DEBTOR:
             at = _at(rng)
-            channel = rng.choice(("sms", "sms", "letter", "visit"))
-            out.append(
+            channel = "sms" if burst else rng.choice(("sms", "sms", "letter", "visit"))
+            if channel == "sms" and len(mine) > PER_DEBTOR - 2:
+                channel = "letter"
+            contact = uuid.UUID(int=rng.getrandbits(128)).hex
+            mine.append(
                 (
                     at,
                     ContactAttempted(
                         debtor_id=debtor,
                         case_id=case,
-                        contact_id=uuid.UUID(int=rng.getrandbits(128)).hex,
+                        contact_id=contact,
                         channel=channel,  # type: ignore[arg-type]
                         agent_id=agent,
                         attempted_at=at,
                     ),
                 )
             )
+            if channel == "sms":
+                mine.append((at, _sms(debtor, case, agent, contact, at)))
+        out += mine
         d += 1
     out = out[:n]
     out.sort(key=lambda p: p[0])
     return out
+
+
+def _sms(debtor: str, case: str, agent: str, message: str, at: datetime) -> SmsSent:
+    return SmsSent(
+        debtor_id=debtor,
+        message_id=message,
+        case_id=case,
+        template_id="tpl-reminder",
+        template_version=1,
+        filing_number="BANK-FILED-001",
+        agent_id=agent,
+        text_sha256="0" * 64,
+        provider="bench",
+        provider_id=message,
+        sent_at=at,
+    )
 
 
 def _records(events: list[tuple[datetime, Event]]) -> list[tuple[bytes, bytes]]:
@@ -172,7 +207,7 @@ async def rules_consume(
         processed=runtime.processed,
         handlers=handlers(lambda: runtime.context_of(LiveRules), runtime.clock),
         clock=runtime.clock,
-        max_batch=500,
+        max_batch=runtime.settings.consumer_max_batch,  # as the service runs it
     )
     await runner.start()
     try:
@@ -188,7 +223,7 @@ async def rules_consume(
     try:
         by_rule = {
             rule: int(runtime.registry.get_sample_value("alerts_raised_total", {"rule": rule}) or 0)
-            for rule in ("QA-REALTIME", "QA-QUIET")
+            for rule in ("QA-REALTIME", "QA-QUIET", "SMS-WEEKLY-CAP")
         }
         async with runtime.sessions() as s:
             rows = await s.execute(select(alerts.c.kind, func.count()).group_by(alerts.c.kind))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -40,6 +41,29 @@ from collect_common.web.auth import Authenticator
 C = TypeVar("C")
 
 log = structlog.get_logger("collect_common.runtime")
+
+
+def tune_gc(young_threshold: int) -> None:
+    """Tune the cyclic garbage collector for a service: what exists once the service has
+    started (modules, tables, policies) is frozen out of its scans, and the young generation
+    is collected every ``young_threshold`` allocations instead of Python's 700.
+
+    A service allocates many short-lived objects per request or batch (envelopes, rows,
+    events) and almost none of them are cyclic garbage (reference counting frees them), yet
+    at the default threshold the collector scanned them, and with them the whole heap at
+    each full collection, for up to a third of a consumer's CPU. 0 leaves Python's
+    defaults."""
+    global _gc_frozen
+    if young_threshold <= 0:
+        return
+    if not _gc_frozen:  # once per process (tests start many runtimes in one)
+        gc.freeze()
+        _gc_frozen = True
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(young_threshold, older, oldest)
+
+
+_gc_frozen = False
 
 
 class ServiceRuntime:
@@ -100,6 +124,7 @@ class ServiceRuntime:
                 clock=self.clock,
                 metrics=self.bus_metrics,
                 max_attempts=settings.consumer_max_attempts,
+                max_batch=settings.consumer_max_batch,
                 retry_backoff=settings.consumer_retry_backoff_seconds,
             )
         self.scheduler: TimerScheduler | None = None
@@ -139,6 +164,7 @@ class ServiceRuntime:
     # -- lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
         set_field_cipher(self.cipher)  # EncryptedText columns (SEC-PII) use it
+        tune_gc(self.settings.gc_young_threshold)
         if self.settings.migrate_on_start and self.migrations is not None:
             await upgrade(self.migrations, self.database_url)
         if self.relay is not None:

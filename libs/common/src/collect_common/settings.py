@@ -68,6 +68,19 @@ class ServiceSettings(BaseSettings):
     relay_batch_size: int = Field(default=1000, ge=1, le=10000)
     consumer_enabled: bool = True
     consumer_max_attempts: int = Field(default=3, ge=1, le=20)
+    gc_young_threshold: int = Field(
+        default=50_000,
+        ge=0,
+        le=10_000_000,
+        description="Allocations between young-generation garbage collections once the service "
+        "has started (the startup heap is frozen out of the scans); 0: Python's defaults",
+    )
+    consumer_max_batch: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        description="Most events the consumer applies in one transaction",
+    )
     consumer_retry_backoff_seconds: float = Field(default=0.5, ge=0)
     readiness_requires_broker: bool = Field(
         default=False,

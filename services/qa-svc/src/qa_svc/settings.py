@@ -20,3 +20,10 @@ class Settings(ServiceSettings):
     policy_contract: str = Field(
         default="default", description="Which contract's policy version this deployment uses"
     )
+    consumer_max_batch: int = Field(
+        default=2000,
+        ge=1,
+        le=10_000,
+        description="Contact events the live rules evaluate in one transaction: one read of the "
+        "debtors' window state and bulk writes per batch, so larger batches cost less per event",
+    )

@@ -16,6 +16,12 @@ For every batch fetched from Kafka:
    database commit and the offset commit redelivers the batch, and step 2
    skips it.
 
+A handler may be a :class:`BatchHandler`: in step 2 it gets each run of
+consecutive new events that map to it in one call (one evaluation, bulk reads
+and writes), still in the batch's one transaction; in step 3 it gets one event
+at a time like any handler, so retries and dead-lettering stay per event.
+While a batch is applied, the next one is fetched and decoded.
+
 A rebalance listener commits what was applied before partitions are taken
 away; ``stop()`` finishes the batch in hand and leaves the group cleanly.
 """
@@ -26,6 +32,7 @@ import asyncio
 import contextlib
 import time
 import traceback
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -64,18 +71,54 @@ class Delivery:
 
 @dataclass
 class HandlerContext:
-    """What a handler gets besides its event: the open unit of work and the envelope."""
+    """What a handler gets besides its event: the open unit of work and the envelope.
+
+    ``emit()`` queues events caused by this one: they reach the outbox with this
+    envelope as their cause (correlation and causation ids), also when a
+    :class:`BatchHandler` handles many events in one call (the runner then holds
+    them back in ``emitted`` and writes each event's with its own cause).
+    """
 
     uow: UnitOfWork
     envelope: EventEnvelope
     record: ConsumerRecord[bytes, bytes]
+    defer_emits: bool = False
+    emitted: list[Event] = field(default_factory=list)
 
     @property
     def session(self) -> Any:
         return self.uow.session
 
+    def emit(self, *events: Event) -> None:
+        if self.defer_emits:
+            self.emitted.extend(events)
+        else:
+            self.uow.emit(*events)
+
 
 Handler = Callable[[Event, HandlerContext], Awaitable[None]]
+
+
+class BatchHandler(ABC):
+    """A handler that applies many events in one call.
+
+    Registered in ``handlers`` like any handler (one instance may serve several
+    event types). The runner hands it each run of consecutive new events of a
+    batch that map to it, in order, inside the batch's transaction: it may read
+    the state of all of them at once and write in bulk. When a batch fails and is
+    replayed event by event, it is called with one event at a time, so retries and
+    the dead-letter topic work per event. Its effects must not depend on how the
+    events are split into calls. Events it causes go through ``ctx.emit``.
+    """
+
+    async def __call__(self, event: Event, ctx: HandlerContext) -> None:
+        await self.handle_batch([(event, ctx)])
+
+    @abstractmethod
+    async def handle_batch(self, items: Sequence[tuple[Event, HandlerContext]]) -> None:
+        """Apply ``items`` (event, context) in order; never commit."""
+
+
 AfterCommitHook = Callable[[Sequence[Delivery]], Awaitable[None] | None]
 
 
@@ -85,6 +128,10 @@ class _Poison:
     error: str
     event_id: str | None = None
     attempts: int = 0
+
+
+_Decoded = Delivery | _Poison | None  # None: an event type this consumer does not handle
+_Fetched = dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]
 
 
 @dataclass
@@ -163,6 +210,7 @@ class ConsumerRunner:
         self._stopping = asyncio.Event()
         self._uncommitted: dict[TopicPartition, int] = {}
         self._commit_task: asyncio.Task[None] | None = None
+        self._ahead: asyncio.Task[tuple[_Fetched, list[_Decoded]]] | None = None
         self.stats = RunnerStats()
 
     # -- lifecycle ------------------------------------------------------------------
@@ -199,6 +247,11 @@ class ConsumerRunner:
         self._stopping.set()
 
     async def close(self) -> None:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:  # fetched, never applied, never committed: redelivered
+            ahead.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await ahead
         consumer, self._consumer = self._consumer, None
         dlq, self._dlq = self._dlq, None
         if consumer is not None:
@@ -222,28 +275,25 @@ class ConsumerRunner:
 
     # -- one batch --------------------------------------------------------------------
     async def poll_once(self) -> int:
-        """Fetch one batch, apply it, commit its offsets; return the records handled."""
+        """Fetch one batch, apply it, commit its offsets; return the records handled.
+
+        While a batch is applied, the next one is fetched and decoded (the database and
+        this process work at the same time). A fetched batch is applied by the next
+        call; one never applied (stop, crash) was never committed either: it is
+        redelivered, and processed_events skips what was already applied.
+        """
         consumer = self._consumer
         if consumer is None:
             raise RuntimeError("consumer runner not started")
-        batches = await consumer.getmany(
-            timeout_ms=self._fetch_timeout_ms, max_records=self._max_batch
-        )
-        count = sum(len(recs) for recs in batches.values())
-        while 0 < count < self._max_batch:
-            # Top the batch up with what is already fetched: fewer, fuller transactions
-            # under load, no added latency when idle.
-            more = await consumer.getmany(timeout_ms=0, max_records=self._max_batch - count)
-            if not more:
-                break
-            for tp, recs in more.items():
-                batches.setdefault(tp, []).extend(recs)
-                count += len(recs)
+        ahead, self._ahead = self._ahead, None
+        batches, decoded = await (ahead if ahead is not None else self._fetch(consumer))
         records = [rec for recs in batches.values() for rec in recs]
         if not records:
             return 0
+        if not self._stopping.is_set():
+            self._ahead = asyncio.create_task(self._fetch(consumer))
         started = time.perf_counter()
-        await self._apply(records)
+        await self._apply(decoded)
         for tp, recs in batches.items():
             if recs:
                 self._uncommitted[tp] = recs[-1].offset + 1
@@ -307,15 +357,31 @@ class ConsumerRunner:
             if self._uncommitted.get(tp) == off:  # a newer batch may have moved it meanwhile
                 del self._uncommitted[tp]
 
-    async def _apply(self, records: list[ConsumerRecord[bytes, bytes]]) -> None:
+    async def _fetch(self, consumer: AIOKafkaConsumer) -> tuple[_Fetched, list[_Decoded]]:
+        """One batch from Kafka, and each of its records decoded."""
+        batches = await consumer.getmany(
+            timeout_ms=self._fetch_timeout_ms, max_records=self._max_batch
+        )
+        count = sum(len(recs) for recs in batches.values())
+        while 0 < count < self._max_batch:
+            # Top the batch up with what is already fetched: fewer, fuller transactions
+            # under load, no added latency when idle.
+            more = await consumer.getmany(timeout_ms=0, max_records=self._max_batch - count)
+            if not more:
+                break
+            for tp, recs in more.items():
+                batches.setdefault(tp, []).extend(recs)
+                count += len(recs)
+        return batches, [self._decode(rec) for recs in batches.values() for rec in recs]
+
+    async def _apply(self, decoded: list[_Decoded]) -> None:
         deliveries: list[Delivery] = []
         poison: list[_Poison] = []
-        for rec in records:
-            decoded = self._decode(rec)
-            if isinstance(decoded, _Poison):
-                poison.append(decoded)
-            elif decoded is not None:
-                deliveries.append(decoded)
+        for one in decoded:
+            if isinstance(one, _Poison):
+                poison.append(one)
+            elif one is not None:
+                deliveries.append(one)
             else:
                 self._count("ignored")
         for p in poison:
@@ -413,6 +479,41 @@ class ConsumerRunner:
         finally:
             reset_event_context(token)
 
+    async def _handle_run(
+        self, uow: UnitOfWork, handler: BatchHandler, run: list[Delivery]
+    ) -> None:
+        """One call of a batch handler; each event's emits flushed with it as their cause."""
+        contexts = [HandlerContext(uow, d.envelope, d.record, defer_emits=True) for d in run]
+        await handler.handle_batch([(d.event, c) for d, c in zip(run, contexts, strict=True)])
+        await uow.flush_events()  # anything emitted on the unit of work itself
+        for c in contexts:
+            if c.emitted:
+                token = set_event_context(
+                    EventContext(
+                        correlation_id=c.envelope.correlationid, causation_id=c.envelope.id
+                    )
+                )
+                try:
+                    uow.emit(*c.emitted)
+                    await uow.flush_events()
+                finally:
+                    reset_event_context(token)
+
+    async def _handle_all(self, uow: UnitOfWork, deliveries: list[Delivery]) -> None:
+        """Apply ``deliveries`` in order: runs of a batch handler in one call each."""
+        i = 0
+        while i < len(deliveries):
+            handler = self._handlers[deliveries[i].envelope.type]
+            if not isinstance(handler, BatchHandler):
+                await self._handle(uow, deliveries[i])
+                i += 1
+                continue
+            j = i + 1
+            while j < len(deliveries) and self._handlers[deliveries[j].envelope.type] is handler:
+                j += 1
+            await self._handle_run(uow, handler, deliveries[i:j])
+            i = j
+
     async def _apply_batch(self, deliveries: list[Delivery]) -> None:
         async with self._uow_factory() as uow:
             new = await self._new_event_ids(uow, list({d.envelope.id for d in deliveries}))
@@ -420,8 +521,8 @@ class ConsumerRunner:
             for d in deliveries:
                 if d.envelope.id in new:
                     new.discard(d.envelope.id)  # a duplicate inside the same batch
-                    await self._handle(uow, d)
                     applied.append(d)
+            await self._handle_all(uow, applied)
             await uow.commit()
         self._count("applied", len(applied))
         self._count("duplicate", len(deliveries) - len(applied))

@@ -1,5 +1,5 @@
-"""qa-svc's own events, on ``qa.events``: live-rule alerts (QA-REALTIME, QA-QUIET)
-and sanctions (QA-SANCTION).
+"""qa-svc's own events, on ``qa.events``: live-rule alerts (QA-REALTIME, QA-QUIET,
+SMS-WEEKLY-CAP) and sanctions (QA-SANCTION).
 
 Ids, codes, amounts and instants only: no personal data. Alerts are keyed by
 debtor, as the contact events that raised them; sanctions by agent, as the
@@ -18,8 +18,12 @@ from collect_common.events.catalogue import Event
 from collect_common.events.types import QaEvent
 
 # What a live rule checked: too many calls in a sliding window, a call too short or too
-# long (QA-REALTIME), a contact in the debtor's quiet hours (QA-QUIET).
-AlertCheck = Literal["call_frequency", "call_duration", "quiet_hours"]
+# long, speech too fast or too loud (QA-REALTIME), a contact in the debtor's quiet hours
+# (QA-QUIET), more SMS in a debtor-local week than the cap (SMS-WEEKLY-CAP). New values
+# are only ever added.
+AlertCheck = Literal[
+    "call_frequency", "call_duration", "quiet_hours", "speech_rate", "volume", "sms_weekly_cap"
+]
 
 
 class QaAlertEvent(Event):

@@ -2,9 +2,11 @@
 
 ``contact_events`` is the live rules' keyed window state: every contact attempt
 seen, by debtor and event time, so a restart or a partition rebalance rebuilds
-nothing in memory and a late event lands where it belongs. ``alerts`` is QA's work
-list; one row per breach (unique per kind, debtor and window start). ``violations``,
-``sanctions`` and ``exams`` are the sanction ladder (QA-SANCTION). ``contact_events.bucket`` is the
+nothing in memory and a late event lands where it belongs; ``sms_sent`` is the same
+for the SMS sent (SMS-WEEKLY-CAP), kept apart so the sample's records are not
+doubled. ``alerts`` is QA's work list; one row per breach (unique per kind, debtor and
+window start). ``violations``, ``sanctions`` and ``exams`` are the sanction ladder
+(QA-SANCTION). ``contact_events.bucket`` is the
 record's delinquency bucket when the event carried one (else none: sampled as
 ``"unknown"``). ``sample_weeks`` and ``sample_picks`` are the verifiable weekly sample
 (QA-SAMPLE): the committed seed (secret until drawn) and the drawn records.
@@ -40,6 +42,19 @@ contact_events = Table(
     Column("bucket", String(8), nullable=True),
     Index("ix_contact_events_debtor_id_at", "debtor_id", "at"),
     Index("ix_contact_events_at", "at"),
+)
+
+# SMS-WEEKLY-CAP: every SMS sent, by debtor and event time (the weekly count's state).
+sms_sent = Table(
+    "sms_sent",
+    metadata,
+    Column("event_id", String(64), primary_key=True),
+    Column("debtor_id", String(64), nullable=False),
+    Column("case_id", String(64), nullable=False),
+    Column("message_id", String(64), nullable=False),
+    Column("agent_id", String(64), nullable=True),
+    Column("sent_at", UtcDateTime, nullable=False),
+    Index("ix_sms_sent_debtor_id_sent_at", "debtor_id", "sent_at"),
 )
 
 alerts = Table(

@@ -1,4 +1,5 @@
-"""The live rules as pure functions of event-time facts (QA-REALTIME, QA-QUIET).
+"""The live rules as pure functions of event-time facts (QA-REALTIME, QA-QUIET,
+SMS-WEEKLY-CAP).
 
 Nothing here keeps state: the service layer loads a debtor's recent calls from the
 database (the keyed window state) and asks these functions whether a new event,
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from qa_svc.domain.policy import QaPolicy
@@ -17,6 +18,9 @@ from qa_svc.domain.policy import QaPolicy
 FREQUENCY = "call_frequency"
 DURATION = "call_duration"
 QUIET = "quiet_hours"
+SPEECH_RATE = "speech_rate"
+VOLUME = "volume"
+SMS_WEEKLY = "sms_weekly_cap"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +92,84 @@ def duration_breach(
             f"call of {seconds} s {bound} the range "
             f"{policy.min_call_seconds}-{policy.max_call_seconds} s"
         ),
+    )
+
+
+def speech_rate_breach(
+    event_id: str, started_at: datetime, wpm: float | None, policy: QaPolicy
+) -> Breach | None:
+    """A completed call whose measured speech rate is over the threshold (QA-REALTIME).
+
+    A call without the measurement is not judged.
+    """
+    if wpm is None or wpm <= policy.max_speech_rate_wpm:
+        return None
+    return Breach(
+        check=SPEECH_RATE,
+        rule_id=QaPolicy.rule_of("max_speech_rate_wpm"),
+        window_start=started_at,
+        window_end=started_at,
+        evidence=(event_id,),
+        detail=f"speech rate {wpm:g} wpm over {policy.max_speech_rate_wpm:g} wpm",
+    )
+
+
+def volume_breach(
+    event_id: str, started_at: datetime, db: float | None, policy: QaPolicy
+) -> Breach | None:
+    """A completed call whose measured volume is over the threshold (QA-REALTIME).
+
+    A call without the measurement is not judged.
+    """
+    if db is None or db <= policy.max_volume_db:
+        return None
+    return Breach(
+        check=VOLUME,
+        rule_id=QaPolicy.rule_of("max_volume_db"),
+        window_start=started_at,
+        window_end=started_at,
+        evidence=(event_id,),
+        detail=f"volume {db:g} dB over {policy.max_volume_db:g} dB",
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Sms:
+    """One SMS sent to the debtor: the event's id and its event time."""
+
+    event_id: str
+    at: datetime
+
+
+def local_week(at: datetime, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The debtor-local ISO week holding ``at``: Monday 00:00 to Monday 00:00, as instants."""
+    local = at.astimezone(zone).date()
+    monday = local - timedelta(days=local.weekday())
+    start = datetime.combine(monday, time(0), tzinfo=zone)
+    end = datetime.combine(monday + timedelta(days=7), time(0), tzinfo=zone)
+    return start.astimezone(at.tzinfo), end.astimezone(at.tzinfo)
+
+
+def sms_weekly_breach(
+    sent: Sequence[Sms], new: Sms, zone: ZoneInfo, policy: QaPolicy
+) -> Breach | None:
+    """Whether the debtor-local week holding ``new`` has more SMS than the cap.
+
+    ``sent`` are the debtor's SMS (``new`` included); only those of ``new``'s week
+    count. The breach is the week, with that week's SMS as evidence, in time order.
+    """
+    start, end = local_week(new.at, zone)
+    week = sorted((s for s in sent if start <= s.at < end), key=lambda s: (s.at, s.event_id))
+    cap = policy.sms_weekly_cap
+    if len(week) <= cap:
+        return None
+    return Breach(
+        check=SMS_WEEKLY,
+        rule_id=QaPolicy.rule_of("sms_weekly_cap"),
+        window_start=start,
+        window_end=end,
+        evidence=tuple(s.event_id for s in week),
+        detail=f"{len(week)} SMS in the week of {start.astimezone(zone):%Y-%m-%d}, cap {cap}",
     )
 
 
