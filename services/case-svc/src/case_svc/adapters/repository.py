@@ -138,6 +138,9 @@ class CaseRepository:
             payments=paid,
             agent_id=row.agent_id,
             team_id=row.team_id,
+            region=row.region,
+            customer_group=row.customer_group,
+            product=row.product,
             version=row.version,
             promises=pending,
             plan=plan,
@@ -240,6 +243,9 @@ class CaseRepository:
             "status": str(case.status),
             "agent_id": case.agent_id,
             "team_id": case.team_id,
+            "region": case.region,
+            "customer_group": case.customer_group,
+            "product": case.product,
             "updated_at": now,
         }
 

@@ -60,6 +60,11 @@ cases = Table(
     Column("status", String(20), nullable=False),
     Column("agent_id", String(64), nullable=True),
     Column("team_id", String(64), nullable=True),
+    # the bank's classification codes (COMP-STATS), not personal data: an administrative
+    # division code (6 digits), a customer group and a product code
+    Column("region", String(6), nullable=True),
+    Column("customer_group", String(64), nullable=True),
+    Column("product", String(64), nullable=True),
     Column("opened_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Column("version", Integer, nullable=False),

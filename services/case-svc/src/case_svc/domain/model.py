@@ -81,6 +81,8 @@ MAX_KEY = 64  # bank ids and loan contract numbers
 MAX_NAME = 100
 MAX_ADDRESS = 500
 MAX_REASON = 200
+# The bank's classification codes (COMP-STATS dimensions), as long as case.imported.v1 takes.
+MAX_CODE = 64  # customer_group, product (the event's case_type)
 
 # The fields of an intake a re-sent account may change, in reporting order.
 INTAKE_FIELDS = (
@@ -94,6 +96,9 @@ INTAKE_FIELDS = (
     "overdue_since",
     "debtor_timezone",
     "history",
+    "region",
+    "customer_group",
+    "product",
 )
 
 T = TypeVar("T")
@@ -114,6 +119,10 @@ class CaseIntake:
     Building one runs the field validators: amounts are Decimals with 2 places
     (never floats), phones are 11-digit mainland mobiles, the national ID is
     upper case with a correct check character, the time zone is known.
+
+    ``region`` (an administrative division code, 6 digits), ``customer_group`` and
+    ``product`` are the bank's classification codes of the account, for statistics
+    (COMP-STATS); optional, never personal data.
     """
 
     bank_id: str
@@ -128,6 +137,9 @@ class CaseIntake:
     overdue_since: date
     debtor_timezone: str
     history: History = History.UNKNOWN
+    region: str | None = None
+    customer_group: str | None = None
+    product: str | None = None
 
     def __post_init__(self) -> None:
         v = validation
@@ -145,6 +157,11 @@ class CaseIntake:
             "fees": v.amount(self.fees, field="fees"),
             "debtor_timezone": v.timezone_name(self.debtor_timezone),
             "history": History(v.one_of(self.history, History, field="history")),
+            "region": v.region_code(self.region),
+            "customer_group": v.code(
+                self.customer_group, field="customer_group", max_length=MAX_CODE
+            ),
+            "product": v.code(self.product, field="product", max_length=MAX_CODE),
         }
         if isinstance(self.overdue_since, datetime) or not isinstance(self.overdue_since, date):
             raise InvalidField(FieldError("overdue_since", validation.RULE, "must be a date"))
@@ -164,8 +181,10 @@ class CaseIntake:
         Row keys: ``contract_no``, ``name``, ``national_id``, ``phones`` (a list),
         ``address`` (optional), ``principal``, ``interest`` and ``fees`` (absent: 0),
         ``overdue_since`` (``YYYY-MM-DD``, not after the debtor's today),
-        ``debtor_timezone`` (absent: the policy's default) and ``history``
-        (absent: unknown). Raises :class:`InvalidRow` listing the field errors.
+        ``debtor_timezone`` (absent: the policy's default), ``history``
+        (absent: unknown), and the optional codes ``region`` (6 digits),
+        ``customer_group`` and ``product``. Raises :class:`InvalidRow` listing the
+        field errors.
         """
         v = validation
         errors: list[FieldError] = []
@@ -191,6 +210,11 @@ class CaseIntake:
         fees = take(v.amount, row.get("fees", "0"), field="fees")
         overdue_since = take(v.overdue_since, row.get("overdue_since"), today)
         history = take(v.one_of, row.get("history", "unknown"), History, field="history")
+        region = take(v.region_code, row.get("region"))
+        customer_group = take(
+            v.code, row.get("customer_group"), field="customer_group", max_length=MAX_CODE
+        )
+        product = take(v.code, row.get("product"), field="product", max_length=MAX_CODE)
         amounts = (principal, interest, fees)
         if all(a is not None for a in amounts) and sum(a for a in amounts if a is not None) == 0:
             errors.append(
@@ -214,6 +238,9 @@ class CaseIntake:
             overdue_since=overdue_since,
             debtor_timezone=tz,
             history=History(history),
+            region=region,
+            customer_group=customer_group,
+            product=product,
         )
 
 
@@ -252,6 +279,11 @@ class Case:
     payments: dict[str, Payment] = field(default_factory=dict, repr=False)
     agent_id: str | None = None
     team_id: str | None = None
+    # the bank's classification codes (COMP-STATS): administrative division, customer
+    # group, product (the events' case_type)
+    region: str | None = None
+    customer_group: str | None = None
+    product: str | None = None
     version: int = 1
     events: list[Event] = field(default_factory=list, repr=False)
     # loaded by the repository: the promises still pending, the plan still running
@@ -316,6 +348,9 @@ class Case:
             overdue_since=intake.overdue_since,
             debtor_timezone=intake.debtor_timezone,
             history=intake.history,
+            region=intake.region,
+            customer_group=intake.customer_group,
+            product=intake.product,
             willingness=willingness,
             bucket=bucket,
             strategy=table.decide(bucket, intake.history, willingness),
@@ -329,6 +364,9 @@ class Case:
                 overdue_since=case.overdue_since,
                 bucket=_code(bucket),
                 debtor_timezone=case.debtor_timezone,
+                region=case.region,
+                customer_group=case.customer_group,
+                case_type=case.product,
             )
         )
         case._record_strategy(None)
@@ -342,6 +380,8 @@ class Case:
         Records CaseUpdated naming the changed fields (never their values) when
         anything changed, then CaseBucketChanged / CaseStrategyChanged if the new
         data moves the bucket or the track. Returns the changed field names.
+        The re-sent row is the account as it now is: an optional field it leaves
+        out (the address, a classification code) is cleared.
         Refused on a settled, recalled or closed case (ActionNotAllowed).
         """
         if (intake.bank_id, intake.contract_no) != (self.bank_id, self.contract_no):

@@ -41,6 +41,12 @@ _PLAIN_CENTS = re.compile(r"[0-9]{1,24}(?:\.[0-9]{1,2})?")
 _CENT = Decimal("0.01")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
+# Administrative division codes in the GB/T 2260 style: 6 digits (province, city, county
+# by pairs). Only the shape is checked; the list of divisions changes every year.
+_REGION = re.compile(r"[0-9]{6}")
+# The bank's classification codes (customer group, product): ASCII letters, digits, - and _.
+_CODE = re.compile(r"[A-Za-z0-9_-]+")
+
 
 @dataclass(frozen=True, slots=True)
 class FieldError:
@@ -224,6 +230,35 @@ def optional_text(value: object, *, field: str, max_length: int) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     return required_text(value, field=field, max_length=max_length)
+
+
+def region_code(value: object, *, field: str = "region") -> str | None:
+    """An optional administrative division code: 6 digits (GB/T 2260 style), or ``None``
+    when absent or blank. Only the shape is checked, not that the division exists."""
+    if type(value) is str and _REGION.fullmatch(value):  # the common case: sent as it is kept
+        return value
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, str) and _REGION.fullmatch(value.strip()):
+        return value.strip()
+    raise _refuse(field, "must be an administrative division code of 6 digits (GB/T 2260)")
+
+
+def code(value: object, *, field: str, max_length: int) -> str | None:
+    """An optional classification code of the bank (ASCII letters, digits, ``-`` and ``_``,
+    at most ``max_length`` characters), or ``None`` when absent or blank."""
+    if type(value) is str and len(value) <= max_length and _CODE.fullmatch(value):
+        return value  # the common case: sent as it is kept
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        raise _refuse(field, "must be a string code")
+    text = value.strip()
+    if len(text) > max_length:
+        raise _refuse(field, f"must have at most {max_length} characters")
+    if not _CODE.fullmatch(text):
+        raise _refuse(field, "must be a code of letters, digits, - and _ only")
+    return text
 
 
 def one_of(value: object, allowed: Iterable[str], *, field: str) -> str:

@@ -68,9 +68,13 @@ async def import_accounts_route(
 ) -> Response:
     """Each account is validated on its own: national ID with its GB 11643 check
     character, mainland mobile numbers, amounts as decimals >= 0, overdue-since not
-    in the future. A known loan contract number updates its case, never a second
-    one. Retried with the same ``Idempotency-Key``, the request changes nothing
-    and returns the first answer."""
+    in the future. Optional classification codes for statistics: ``region`` (an
+    administrative division code, 6 digits, GB/T 2260 style), ``customer_group`` and
+    ``product`` (letters, digits, ``-`` and ``_``, at most 64 characters); they are not
+    personal data and go with the case's import event. A known loan contract number
+    updates its case, never a second one; a re-sent row is the account as it now is
+    (an optional field left out is cleared). Retried with the same ``Idempotency-Key``,
+    the request changes nothing and returns the first answer."""
     limit = ctx.policy.max_rows_per_request
     if len(body.accounts) > limit:
         raise ProblemError(

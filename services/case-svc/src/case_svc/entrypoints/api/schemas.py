@@ -28,6 +28,9 @@ ACCOUNT_EXAMPLE = {
     "overdue_since": "2026-09-15",
     "debtor_timezone": "Asia/Shanghai",
     "history": "good",
+    "region": "110105",
+    "customer_group": "retail-standard",
+    "product": "credit_card",
 }
 
 
@@ -135,6 +138,17 @@ class CaseOut(BaseModel):
     debtor_timezone: str
     agent_id: str | None
     team_id: str | None
+    region: str | None = Field(
+        description="Administrative division code the bank gave the account (GB/T 2260 style)",
+        examples=["110105"],
+    )
+    customer_group: str | None = Field(
+        description="The bank's customer group code", examples=["retail-standard"]
+    )
+    product: str | None = Field(
+        description="The bank's product code (the case type in statistics)",
+        examples=["credit_card"],
+    )
     opened_at: datetime
     debtor: dict[str, Any]
 
@@ -163,6 +177,9 @@ class CaseOut(BaseModel):
             debtor_timezone=case.debtor_timezone,
             agent_id=case.agent_id,
             team_id=case.team_id,
+            region=case.region,
+            customer_group=case.customer_group,
+            product=case.product,
             opened_at=case.opened_at,
             debtor={
                 "name": mask_name(case.name),
