@@ -9,8 +9,13 @@
   and the finite-population correction, over the strata that have a reviewed record;
   ``complete`` says whether every sampled stratum has one.
 - **Scores per agent** over a period (by the time scored): count, mean, min, max,
-  defects and auto-fails, all review kinds. **Per team** is not reported: qa-svc keeps no
-  agent records and its events carry no team, so it cannot tell an agent's team.
+  defects and auto-fails, all review kinds.
+- **Scores per team** over a period, the same figures with the defect rate and the number
+  of agents: each reviewed record counts for its agent's team as ``qa_agents`` knows it
+  now (the latest ``case.assigned.v1``, see ``qa_svc.service_layer.agents``), not the
+  team at the time of the contact. Records of agents whose team is not known (never
+  assigned a case, or assigned without a team) and records naming no agent count under
+  the team ``unknown``, so the teams' counts add up to every reviewed record.
 - **Alerts per rule** (and check) raised in a period, with how many are in each status.
 """
 
@@ -23,9 +28,10 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, select
+from sqlalchemy import Select, String, and_, case, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from qa_svc.adapters.agent_tables import qa_agents
 from qa_svc.adapters.scoring_tables import review_tasks
 from qa_svc.adapters.tables import alerts, sample_picks, sample_weeks
 from qa_svc.domain import sampling
@@ -210,6 +216,66 @@ def agent_scores_of(row: Any) -> AgentScores:
         low=Decimal(row.low),
         high=Decimal(row.high),
         defects=int(row.defects),
+        auto_failed=int(row.auto_failed),
+    )
+
+
+UNKNOWN_TEAM = "unknown"
+
+# Rendered inline, not as a parameter: PostgreSQL matches the selected expression to the
+# GROUP BY one only when both are the same text.
+TEAM = func.coalesce(qa_agents.c.team_id, literal_column(f"'{UNKNOWN_TEAM}'", String))
+
+
+@dataclass(frozen=True, slots=True)
+class TeamScores:
+    team_id: str
+    agents: int
+    scored: int
+    mean: Decimal
+    low: Decimal
+    high: Decimal
+    defects: int
+    defect_rate: float
+    auto_failed: int
+
+
+def team_scores_query(start: datetime, end: datetime, threshold: Decimal) -> Select[Any]:
+    """Grouped by team (``TEAM``, ``unknown`` when not known); the caller pages it by ``TEAM``."""
+    return (
+        select(
+            TEAM.label("team_id"),
+            func.count(func.distinct(review_tasks.c.agent_id)).label("agents"),
+            func.count().label("scored"),
+            func.avg(review_tasks.c.score).label("mean"),
+            func.min(review_tasks.c.score).label("low"),
+            func.max(review_tasks.c.score).label("high"),
+            func.sum(_defective(threshold)).label("defects"),
+            func.sum(case((review_tasks.c.auto_failed.is_(True), 1), else_=0)).label("auto_failed"),
+        )
+        .select_from(
+            review_tasks.outerjoin(qa_agents, qa_agents.c.agent_id == review_tasks.c.agent_id)
+        )
+        .where(
+            review_tasks.c.status != ReviewStatus.OPEN.value,
+            review_tasks.c.scored_at >= start,
+            review_tasks.c.scored_at < end,
+        )
+        .group_by(TEAM)
+    )
+
+
+def team_scores_of(row: Any) -> TeamScores:
+    scored, defects = int(row.scored), int(row.defects)
+    return TeamScores(
+        team_id=row.team_id,
+        agents=int(row.agents),
+        scored=scored,
+        mean=Decimal(row.mean).quantize(CENT, rounding=ROUND_HALF_UP),
+        low=Decimal(row.low),
+        high=Decimal(row.high),
+        defects=defects,
+        defect_rate=defects / scored,
         auto_failed=int(row.auto_failed),
     )
 

@@ -1,6 +1,5 @@
 """QA reports for ``qa``, ``ops`` and the bank's ``auditor`` (SEC-AUDIT): defect rates per
-stratum, scores per agent, alerts per rule. See ``qa_svc.service_layer.reports``; there is
-no per-team report because qa-svc has no agent records to find a team in.
+stratum, scores per agent and per team, alerts per rule. See ``qa_svc.service_layer.reports``.
 """
 
 from __future__ import annotations
@@ -19,10 +18,14 @@ from collect_common.web.problems import ProblemError
 from qa_svc.adapters.scoring_tables import review_tasks
 from qa_svc.entrypoints.api.common import RuntimeDep, policy_of
 from qa_svc.service_layer.reports import (
+    TEAM,
+    UNKNOWN_TEAM,
     agent_scores_of,
     agent_scores_query,
     alerts_per_rule,
     defect_rates,
+    team_scores_of,
+    team_scores_query,
 )
 from qa_svc.service_layer.sampling import WEEK
 
@@ -145,6 +148,57 @@ async def agent_score_report(
             )
         )
     return Page[AgentScoresOut](items=out, next_cursor=next_cursor)
+
+
+class TeamScoresOut(BaseModel):
+    team_id: str = Field(
+        description=f"The agents' team as of their latest case assignment; `{UNKNOWN_TEAM}` "
+        "when not known or no agent is named",
+        examples=["team-north"],
+    )
+    agents: int = Field(description="Agents of the team with a reviewed record")
+    scored: int = Field(description="Reviewed records")
+    mean: Decimal
+    min: Decimal
+    max: Decimal
+    defects: int = Field(description="Auto-failed or scored below the policy's threshold")
+    defect_rate: float = Field(description="defects / scored")
+    auto_failed: int
+
+
+@router.get(
+    "/team-scores",
+    response_model=Page[TeamScoresOut],
+    summary="Scores per team over a period (by time scored), paginated by team",
+)
+async def team_score_report(
+    page: PageQuery,
+    runtime: RuntimeDep,
+    start: Annotated[AwareDatetime, Query(alias="from")],
+    end: Annotated[AwareDatetime, Query(alias="to")],
+) -> Page[TeamScoresOut]:
+    _period(start, end)
+    query = team_scores_query(start, end, policy_of(runtime).defect_threshold)
+    async with runtime.sessions() as session:
+        rows = (await session.execute(page.keyset(query, [TEAM]))).all()
+    items, next_cursor = page.page_of(rows, lambda r: (r.team_id,))
+    out = []
+    for r in items:
+        t = team_scores_of(r)
+        out.append(
+            TeamScoresOut(
+                team_id=t.team_id,
+                agents=t.agents,
+                scored=t.scored,
+                mean=t.mean,
+                min=t.low,
+                max=t.high,
+                defects=t.defects,
+                defect_rate=t.defect_rate,
+                auto_failed=t.auto_failed,
+            )
+        )
+    return Page[TeamScoresOut](items=out, next_cursor=next_cursor)
 
 
 class RuleAlertsOut(BaseModel):
