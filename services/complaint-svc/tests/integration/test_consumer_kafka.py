@@ -1,5 +1,6 @@
 """Over Kafka: a complaint reported during a call (contact.events) opens a ticket with the
-call's recording attached, and the debtor's earlier recording from the read model."""
+call's recording attached, and the debtor's earlier recording from the read model; an SMS
+sent to the debtor afterwards is attached to the open ticket."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from sqlalchemy import text
 
 from collect_common.clock import FrozenClock
-from collect_common.events.contact import ComplaintReported
+from collect_common.events.contact import ComplaintReported, SmsSent
 from collect_common.events.types import CallCompleted
 from collect_common.security.auth import Role, TokenService
 from collect_common.settings import DEV_TOKEN_SECRET
@@ -116,5 +117,25 @@ async def test_a_complaint_reported_on_kafka_opens_a_ticket_with_the_recording(
                     )
                 ).scalar_one()
             assert count == 1
+
+            sent = SmsSent(
+                debtor_id=debtor_id,
+                message_id=f"sms-{suffix}",
+                case_id=case_id,
+                template_id="tpl-remind",
+                template_version=1,
+                filing_number="F-1",
+                text_sha256="0" * 64,
+                provider="sandbox",
+                provider_id=f"p-{suffix}",
+                sent_at=clock.now() + timedelta(minutes=5),
+            )
+            await publish(producer, sent, time=clock.now(), source="/contact-svc")
+
+            async def sms_attached() -> bool:
+                r = await api.get(f"/v1/tickets/{found[0][0]}")
+                return any(e["reference"] == sent.message_id for e in r.json()["evidence"])
+
+            await wait_until(sms_attached, timeout=10, what="the SMS attached to the ticket")
     finally:
         await producer.stop()

@@ -1,6 +1,7 @@
 """Over Kafka: a case imported on case.events makes the debtor callable; QA suspending an
 agent on qa.events makes that agent's next decision a denial (QA-SANCTION) within a second;
-a complaint opened on complaint.events puts the debtor on a complaint hold (CONTACT-CONDUCT)."""
+a complaint opened on complaint.events puts the debtor on a complaint hold (CONTACT-CONDUCT),
+and the ticket closed lifts it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from collect_common.clock import FrozenClock
+from collect_common.events.complaint import ComplaintClosed
 from collect_common.events.types import AgentSuspended, ComplaintOpened
 from collect_common.testing.kafka import publish, start_group_at_end
 from collect_common.testing.probe import wait_until
@@ -113,5 +115,22 @@ async def test_events_on_kafka_feed_the_decisions(pg_url: str, kafka_bootstrap: 
             await wait_until(on_hold, timeout=10, what="the complaint hold to apply")
             assert [d["rule"] for d in held["denials"]] == ["CONTACT-CONDUCT"]  # type: ignore[attr-defined]
             assert held["next_allowed_at"] is None
+
+            await publish(
+                producer,
+                ComplaintClosed(
+                    ticket_id=f"ticket-{suffix}",
+                    case_id=case_id,
+                    debtor_id=debtor_id,
+                    closed_at=clock.now(),
+                ),
+                time=clock.now(),
+            )
+
+            async def hold_lifted() -> bool:
+                r = await api.post(URL, json={"case_id": case_id, "channel": "sms"})
+                return r.json()["allowed"] is True
+
+            await wait_until(hold_lifted, timeout=10, what="the closed ticket's hold to lift")
     finally:
         await producer.stop()

@@ -1,6 +1,7 @@
 """Contact holds over PostgreSQL (CONTACT-CONDUCT): do-not-contact and complaint holds deny
 every channel with their rule and say when contact is next allowed; complaint holds come
-from complaint-svc's complaint.opened.v1; placing and lifting are audited."""
+from complaint-svc's complaint.opened.v1 and are lifted by its complaint.closed.v1; placing
+and lifting are audited."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from collect_common.clock import FrozenClock
+from collect_common.events.complaint import ComplaintClosed
 from collect_common.events.types import ComplaintOpened
 from collect_common.security.auth import Role, TokenService
 from collect_common.settings import DEV_API_KEYS, DEV_TOKEN_SECRET
@@ -167,6 +169,57 @@ async def test_an_opened_complaint_puts_its_debtor_on_hold_once(
         headers=OPS,
     )
     assert r.status_code == 422 and r.json()["field"] == "ticket_id"
+
+
+async def test_a_closed_complaint_lifts_its_hold_once_and_leaves_an_ops_lift_as_it_is(
+    contact_api: httpx.AsyncClient, apply: Apply, clock: FrozenClock
+) -> None:
+    await apply(imported("c-1", "d-1"))
+    await apply(imported("c-2", "d-2"))
+    for ticket_id, case_id in (("t-1", "c-1"), ("t-2", "c-2")):
+        await apply(
+            ComplaintOpened(
+                ticket_id=ticket_id, channel="hotline", case_id=case_id, opened_at=clock.now()
+            )
+        )
+    assert (await _decide(contact_api, "call", "c-1"))["allowed"] is False
+    # ops lifts t-2's hold before the ticket closes
+    (held_2,) = (await contact_api.get("/v1/contact-holds?debtor_id=d-2", headers=AUDITOR)).json()[
+        "items"
+    ]
+    r = await contact_api.post(
+        f"/v1/contact-holds/{held_2['hold_id']}/lift",
+        json={"reason": "handled by phone"},
+        headers=OPS,
+    )
+    assert r.status_code == 200, r.text
+
+    clock.advance(timedelta(days=1))
+    closed_at = clock.now()
+    closed = ComplaintClosed(ticket_id="t-1", case_id="c-1", debtor_id="d-1", closed_at=closed_at)
+    await apply(closed)
+    assert (await _decide(contact_api, "call", "c-1"))["allowed"] is True
+    (hold,) = (await contact_api.get("/v1/contact-holds?debtor_id=d-1", headers=AUDITOR)).json()[
+        "items"
+    ]
+    assert hold["state"] == "lifted" and hold["lifted_by"] == "complaint-svc"
+    assert hold["lift_reason"] == "ticket closed"
+    assert hold["lifted_at"] == "2026-11-25T02:00:00Z"
+
+    clock.advance(timedelta(hours=1))
+    await apply(closed.model_copy())  # redelivered under another event id: no second lift
+    again = (await contact_api.get(f"/v1/contact-holds/{hold['hold_id']}", headers=AUDITOR)).json()
+    assert again["lifted_at"] == "2026-11-25T02:00:00Z"
+
+    await apply(
+        ComplaintClosed(ticket_id="t-2", case_id="c-2", debtor_id="d-2", closed_at=clock.now())
+    )
+    kept = (await contact_api.get(f"/v1/contact-holds/{held_2['hold_id']}", headers=AUDITOR)).json()
+    assert kept["lifted_by"] == "ops-dashboard" and kept["lift_reason"] == "handled by phone"
+    # a ticket that never held contact (unknown case at opening): nothing to lift
+    await apply(ComplaintClosed(ticket_id="t-9", case_id=None, closed_at=clock.now()))
+    listed = (await contact_api.get("/v1/contact-holds", headers=AUDITOR)).json()["items"]
+    assert sorted(h["ticket_id"] for h in listed) == ["t-1", "t-2"]
 
 
 async def test_holds_are_listed_newest_first_by_page_and_retries_place_one(

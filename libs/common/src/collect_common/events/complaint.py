@@ -109,3 +109,13 @@ class ComplaintOutcomeRecorded(ComplaintEvent):
     apology_recorded: bool = False
     rule_id: str = Field(default="COMP-JOINT", examples=["COMP-JOINT"])
     decided_at: datetime
+
+
+class ComplaintClosed(ComplaintEvent):
+    """The ticket reached its final state (the complainant satisfied at follow-up): the
+    complaint is over. contact-svc lifts the ticket's complaint hold (CONTACT-CONDUCT)."""
+
+    type_name: ClassVar[str] = "complaint.closed.v1"
+    case_id: str | None = None
+    debtor_id: str | None = None
+    closed_at: datetime

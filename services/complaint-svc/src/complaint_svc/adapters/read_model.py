@@ -1,19 +1,20 @@
 """The read model fed by case.events and contact.events: which debtor (and bank, and agent)
-a case is, and the debtor's call recordings kept for evidence (ids and URIs only); the
-statistics dimensions of a case (region, customer group, case type: codes) and its collection
-stage over time (COMP-STATS)."""
+a case is, and the debtor's call recordings, SMS and letters kept for evidence (ids, URIs
+and references only, ``domain.evidence``); the statistics dimensions of a case (region,
+customer group, case type: codes) and its collection stage over time (COMP-STATS)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from collect_common.db import dialect_insert
 from complaint_svc.adapters.stats_tables import case_profiles, case_stages
-from complaint_svc.adapters.tables import known_cases, recordings
+from complaint_svc.adapters.tables import contact_records, known_cases, recordings
+from complaint_svc.domain.evidence import ContactRecord, RecordKind
 
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 """The ``since`` of the bucket a case was imported in: it holds until the first change."""
@@ -124,6 +125,53 @@ class ReadModel:
             )
             for r in rows
         ]
+
+    async def add_record(self, record: ContactRecord) -> None:
+        """Keep an SMS or a letter's dispatch, delivery or return (once per kind and id)."""
+        stmt = dialect_insert(self.session, contact_records).values(
+            kind=record.kind.value,
+            reference=record.reference,
+            debtor_id=record.debtor_id,
+            case_id=record.case_id,
+            agent_id=record.agent_id,
+            occurred_at=record.occurred_at,
+            proof_ref=record.proof_ref,
+        )
+        await self.session.execute(
+            stmt.on_conflict_do_nothing(
+                index_elements=[contact_records.c.kind, contact_records.c.reference]
+            )
+        )
+
+    async def records_of(self, debtor_id: str, since: datetime) -> list[ContactRecord]:
+        """The debtor's SMS and letter records since ``since``, oldest first."""
+        c = contact_records.c
+        query = (
+            select(contact_records)
+            .where(c.debtor_id == debtor_id, c.occurred_at >= since)
+            .order_by(c.occurred_at, c.kind, c.reference)
+        )
+        rows = (await self.session.execute(query)).mappings().all()
+        return [
+            ContactRecord(
+                kind=RecordKind(r["kind"]),
+                reference=r["reference"],
+                debtor_id=r["debtor_id"],
+                case_id=r["case_id"],
+                agent_id=r["agent_id"],
+                occurred_at=r["occurred_at"],
+                proof_ref=r["proof_ref"],
+            )
+            for r in rows
+        ]
+
+    async def lock_debtor(self, debtor_id: str) -> None:
+        """Serialise, per debtor, a ticket opening and a contact record arriving (until the
+        transaction ends): each then sees the other, so a record is neither missed nor
+        attached twice. PostgreSQL only: SQLite runs one writer at a time anyway."""
+        if self.session.get_bind().dialect.name == "postgresql":
+            key = func.hashtext("complaint-debtor:" + debtor_id)
+            await self.session.execute(select(func.pg_advisory_xact_lock(key)))
 
     # -- COMP-STATS: a case's dimensions and its collection stage over time ----------------
 

@@ -9,7 +9,7 @@ import json
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Table, case, select, update
+from sqlalchemy import Table, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from collect_common.db import dialect_insert
@@ -30,6 +30,7 @@ from complaint_svc.domain.handling import (
     StepRecord,
 )
 from complaint_svc.domain.model import (
+    FINAL_STATES,
     STEPS,
     Channel,
     ComplaintType,
@@ -39,6 +40,7 @@ from complaint_svc.domain.model import (
     TicketState,
 )
 
+_FINAL = sorted(s.value for s in FINAL_STATES)
 _STEP_FIELDS = (
     "started_at",
     "deadline",
@@ -66,11 +68,23 @@ class TicketRepository:
         await self._append(ticket)
 
     async def add_evidence(self, ticket_id: str, items: list[Evidence]) -> None:
+        """Insert the evidence; a contact record the ticket holds already is left as it is
+        (kind and reference unique per ticket)."""
         if items:
-            await self.session.execute(
-                evidence.insert(),
+            await self._insert_new(
+                evidence,
+                ["ticket_id", "kind", "reference"],
                 [{"ticket_id": ticket_id, **_evidence_row(e)} for e in items],
             )
+
+    async def open_ids_of_debtor(self, debtor_id: str) -> list[str]:
+        """The debtor's tickets not closed, oldest first."""
+        query = (
+            select(tickets.c.id)
+            .where(tickets.c.debtor_id == debtor_id, tickets.c.state.not_in(_FINAL))
+            .order_by(tickets.c.accepted_at, tickets.c.id)
+        )
+        return list((await self.session.execute(query)).scalars().all())
 
     async def id_by_message_id(self, message_id: str) -> str | None:
         """The ticket filed from the e-mail ``message_id`` (COMP-CHANNELS), if any."""
@@ -114,6 +128,9 @@ class TicketRepository:
                     .order_by(
                         evidence.c.added_at,
                         case((evidence.c.kind == "email", 0), else_=1),
+                        func.coalesce(evidence.c.occurred_at, evidence.c.added_at),
+                        evidence.c.kind,
+                        evidence.c.reference,
                         evidence.c.id,
                     )
                 )
@@ -300,6 +317,9 @@ _EVIDENCE_FIELDS = (
     "added_at",
     "recording_uri",
     "call_id",
+    "reference",
+    "occurred_at",
+    "proof_ref",
 )
 
 

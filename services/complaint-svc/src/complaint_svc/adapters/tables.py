@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from collect_common.db import UtcDateTime, new_metadata
@@ -73,7 +74,7 @@ evidence = Table(
     metadata,
     Column("id", String(36), primary_key=True),
     Column("ticket_id", String(36), ForeignKey("complaint_tickets.id"), nullable=False, index=True),
-    Column("kind", String(16), nullable=False),
+    Column("kind", String(24), nullable=False),
     Column("name", EncryptedText(aad="complaint_evidence.name"), nullable=True),
     Column("content_type", String(128), nullable=True),
     Column("size_bytes", BigInteger, nullable=True),  # None: a recording held elsewhere
@@ -82,6 +83,12 @@ evidence = Table(
     # a call recording (COMP-SLA-EVIDENCE): where it is kept, and the call it is of
     Column("recording_uri", Text, nullable=True),
     Column("call_id", String(64), nullable=True),
+    # an SMS or letter (domain.evidence): its id in contact-svc, when it happened, the
+    # carrier's receipt; attached once per ticket (kind and reference unique)
+    Column("reference", String(64), nullable=True),
+    Column("occurred_at", UtcDateTime, nullable=True),
+    Column("proof_ref", String(500), nullable=True),
+    UniqueConstraint("ticket_id", "kind", "reference"),
 )
 
 ticket_steps = Table(
@@ -120,6 +127,20 @@ recordings = Table(
     Column("recording_uri", Text, nullable=False),
     Column("recorded_at", UtcDateTime, nullable=False),
     Index("ix_complaint_recordings_debtor_recorded", "debtor_id", "recorded_at"),
+)
+
+# the debtor's SMS and letters (domain.evidence): ids and references, never the text
+contact_records = Table(
+    "complaint_contact_records",
+    metadata,
+    Column("kind", String(24), primary_key=True),
+    Column("reference", String(64), primary_key=True),
+    Column("debtor_id", String(64), nullable=False),
+    Column("case_id", String(64), nullable=True),
+    Column("agent_id", String(64), nullable=True),
+    Column("occurred_at", UtcDateTime, nullable=False),
+    Column("proof_ref", String(500), nullable=True),
+    Index("ix_complaint_contact_records_debtor_occurred", "debtor_id", "occurred_at"),
 )
 
 # -- the joint investigation per cycle (COMP-JOINT) and the steps of past cycles ---------

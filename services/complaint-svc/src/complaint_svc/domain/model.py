@@ -48,6 +48,7 @@ from typing import Final, cast
 
 from collect_common.events import Event
 from collect_common.events.complaint import (
+    ComplaintClosed,
     ComplaintEscalated,
     ComplaintOutcomeRecorded,
     ComplaintPaused,
@@ -226,17 +227,24 @@ def timer_key(ticket_id: str, step: str, level: Level | str, cycle: int = 1) -> 
 
 @dataclass(frozen=True)
 class Evidence:
-    """A piece of evidence filed with the ticket: what it is, its size and its SHA-256."""
+    """A piece of evidence filed with the ticket: what it is, its size and its SHA-256.
+
+    A contact record (an SMS, a letter's dispatch, delivery or return) is referenced by
+    its id in contact-svc (``reference``): the text stays there (``domain.evidence``)."""
 
     id: str
-    kind: str  # "email" (the raw message), "attachment", "recording" (a call's)
+    kind: str  # "email" (the raw message), "attachment", "recording" (a call's), or a
+    # contact record's kind (domain.evidence.RecordKind)
     name: str | None
     content_type: str | None
-    size_bytes: int | None  # None: a recording kept by the dialer, referenced by URI
+    size_bytes: int | None  # None: a recording or contact record referenced elsewhere
     sha256: str | None
     added_at: datetime
     recording_uri: str | None = None
     call_id: str | None = None
+    reference: str | None = None  # a contact record: the SMS's message id, the letter's id
+    occurred_at: datetime | None = None  # when the call, SMS or letter event happened
+    proof_ref: str | None = None  # a letter delivered or returned: the carrier's receipt
 
 
 @dataclass(frozen=True)
@@ -426,7 +434,14 @@ class Ticket:
         return []
 
     def close(self, now: datetime) -> None:
+        """The final state: ``complaint.closed.v1`` (ids only) tells contact-svc to lift the
+        ticket's complaint hold (CONTACT-CONDUCT)."""
         self._move("close", now)
+        self.events.append(
+            ComplaintClosed(
+                ticket_id=self.id, case_id=self.case_id, debtor_id=self.debtor_id, closed_at=now
+            )
+        )
 
     def escalate(self, now: datetime, policy: ComplaintPolicy) -> list[Alert]:
         """COMP-ESCALATE: the complainant is dissatisfied at follow-up. The ticket goes to

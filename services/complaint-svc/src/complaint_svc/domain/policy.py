@@ -148,6 +148,14 @@ class ComplaintPolicy(Policy):
         default=30,
         ge=0,
     )
+    # rule: COMP-SLA-EVIDENCE (the debtor's SMS and letters filed with a ticket)
+    evidence_contact_days: int = rule(
+        "COMP-SLA-EVIDENCE",
+        "Days before a ticket's acceptance from which the debtor's SMS and letters (sent, "
+        "dispatched, delivered, returned) are attached to it as evidence",
+        default=30,
+        ge=0,
+    )
 
     # rule: COMP-SLA-* (a business-hours calendar per step; None: 24x7)
     contact_calendar: BusinessHours | None = rule(

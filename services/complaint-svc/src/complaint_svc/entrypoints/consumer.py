@@ -12,7 +12,13 @@ from collections.abc import Callable
 
 from collect_common.bus.consumer import Handler, HandlerContext
 from collect_common.events.catalogue import Event
-from collect_common.events.contact import ComplaintReported
+from collect_common.events.contact import (
+    ComplaintReported,
+    LetterDelivered,
+    LetterDispatched,
+    LetterReturned,
+    SmsSent,
+)
 from collect_common.events.types import (
     CallCompleted,
     CaseAssigned,
@@ -56,8 +62,20 @@ def handlers(context: Callable[[], ComplaintContext]) -> dict[str, Handler]:
             raise TypeError(f"expected {CallCompleted.type_name}, got {event.type_name}")
         await contact.call_completed(ctx.uow, event)
 
+    async def on_contact_made(event: Event, ctx: HandlerContext) -> None:
+        """COMP-SLA-EVIDENCE: an SMS sent or a letter dispatched, delivered or returned is
+        kept for the debtor's tickets and attached to those not closed."""
+        if not isinstance(event, SmsSent | LetterDispatched | LetterDelivered | LetterReturned):
+            raise TypeError(f"expected an SMS or letter event, got {event.type_name}")
+        complaints = context()
+        await contact.contact_made(complaints, ctx.uow, event, complaints.clock.now())
+
     return {
         ComplaintReported.type_name: on_complaint_reported,
+        SmsSent.type_name: on_contact_made,
+        LetterDispatched.type_name: on_contact_made,
+        LetterDelivered.type_name: on_contact_made,
+        LetterReturned.type_name: on_contact_made,
         CaseImported.type_name: on_case_imported,
         CaseAssigned.type_name: on_case_assigned,
         CaseBucketChanged.type_name: on_case_bucket_changed,

@@ -1,11 +1,16 @@
 """Complaints reported during a contact (COMP-CHANNELS, contact channel) and the read model
-that links every ticket to its case, debtor and agent and to the debtor's recordings.
+that links every ticket to its case, debtor and agent and to the debtor's recordings, SMS
+and letters.
 
 A complaint reported in a call opens one ticket per call: the consumer skips a redelivered
 event (``processed_events``), and ``complaint_tickets.call_id`` is unique, so the same call
 reported again under another event id opens nothing either. The call's recording is the
 ticket's first evidence; the debtor's other recordings of the last
 ``evidence_recording_days`` follow (``open_ticket``).
+
+An SMS sent and a letter dispatched, delivered or returned are kept as contact records
+(ids and references only) and attached to the debtor's tickets (``domain.evidence``):
+when one opens, and, to those not closed, when the record arrives.
 """
 
 from __future__ import annotations
@@ -13,14 +18,22 @@ from __future__ import annotations
 from datetime import datetime
 
 from collect_common.db import UnitOfWork
-from collect_common.events.contact import ComplaintReported
+from collect_common.events.contact import (
+    ComplaintReported,
+    LetterDelivered,
+    LetterDispatched,
+    LetterReturned,
+    SmsSent,
+)
 from collect_common.events.types import CallCompleted, CaseAssigned, CaseImported
 from complaint_svc.adapters.read_model import ReadModel, Recording
 from complaint_svc.adapters.repository import TicketRepository
+from complaint_svc.domain.evidence import ContactRecord, RecordKind
 from complaint_svc.domain.model import Channel, ComplaintType, Evidence, Ticket
 from complaint_svc.service_layer.tickets import (
     ComplaintContext,
     Intake,
+    contact_recorded,
     open_ticket,
     recording_evidence,
 )
@@ -33,7 +46,7 @@ def intake_of(event: ComplaintReported, now: datetime) -> Intake:
     completes the complainant's details when calling back, and sets the type."""
     evidence: tuple[Evidence, ...] = ()
     if event.recording_uri:
-        evidence = (recording_evidence(event.recording_uri, event.call_id, now),)
+        evidence = (recording_evidence(event.recording_uri, event.call_id, now, event.reported_at),)
     return Intake(
         channel=Channel.CONTACT,
         type=ComplaintType.OTHER,
@@ -101,3 +114,42 @@ async def call_completed(uow: UnitOfWork, event: CallCompleted) -> None:
             recorded_at=event.started_at,
         )
     )
+
+
+LetterEvent = LetterDispatched | LetterDelivered | LetterReturned
+
+
+def record_of(event: SmsSent | LetterEvent) -> ContactRecord:
+    """The contact record an SMS or letter event tells of: ids and references only."""
+    if isinstance(event, SmsSent):
+        return ContactRecord(
+            kind=RecordKind.SMS,
+            reference=event.message_id,
+            debtor_id=event.debtor_id,
+            case_id=event.case_id,
+            agent_id=event.agent_id,
+            occurred_at=event.sent_at,
+        )
+    if isinstance(event, LetterDispatched):
+        kind, at, proof = RecordKind.LETTER_DISPATCHED, event.dispatched_at, None
+    elif isinstance(event, LetterDelivered):
+        kind, at, proof = RecordKind.LETTER_DELIVERED, event.delivered_at, event.proof_ref
+    else:
+        kind, at, proof = RecordKind.LETTER_RETURNED, event.returned_at, event.proof_ref
+    return ContactRecord(
+        kind=kind,
+        reference=event.letter_id,
+        debtor_id=event.debtor_id,
+        case_id=event.case_id,
+        agent_id=None,
+        occurred_at=at,
+        proof_ref=proof,
+    )
+
+
+async def contact_made(
+    ctx: ComplaintContext, uow: UnitOfWork, event: SmsSent | LetterEvent, now: datetime
+) -> list[str]:
+    """COMP-SLA-EVIDENCE: keep the SMS or letter event; attach it to the debtor's open
+    tickets. Returns the tickets it was attached to."""
+    return await contact_recorded(ctx, uow, record_of(event), now)

@@ -45,6 +45,11 @@ from collect_common.db import UnitOfWork
 from collect_common.timers import Timer
 from complaint_svc.adapters.read_model import ReadModel
 from complaint_svc.adapters.repository import TicketRepository
+from complaint_svc.domain.evidence import (
+    ContactRecord,
+    evidence_to_attach,
+    window_start,
+)
 from complaint_svc.domain.handling import Department, Remedy, SanctionSeverity
 from complaint_svc.domain.model import (
     RESTARTED,
@@ -109,7 +114,9 @@ class Intake:
     call_id: str | None = None  # contact channel: one ticket per call (unique)
 
 
-def recording_evidence(uri: str, call_id: str | None, now: datetime) -> Evidence:
+def recording_evidence(
+    uri: str, call_id: str | None, now: datetime, recorded_at: datetime | None = None
+) -> Evidence:
     """A call recording as evidence: referenced by its URI (the dialer keeps the audio)."""
     return Evidence(
         id=str(uuid.uuid4()),
@@ -121,6 +128,7 @@ def recording_evidence(uri: str, call_id: str | None, now: datetime) -> Evidence
         added_at=now,
         recording_uri=uri,
         call_id=call_id,
+        occurred_at=recorded_at,
     )
 
 
@@ -167,7 +175,8 @@ async def open_ticket(
 
     The read model links it: a known case gives the debtor (and the agent, when the
     intake names none); the debtor's recordings of the last
-    ``evidence_recording_days`` are attached as evidence (COMP-SLA-EVIDENCE)."""
+    ``evidence_recording_days`` and SMS and letters of the last ``evidence_contact_days``
+    are attached as evidence (COMP-SLA-EVIDENCE, ``domain.evidence``)."""
     read_model = ReadModel(uow.session)
     debtor_id, agent_id = intake.debtor_id, intake.agent_id
     if intake.case_id is not None and (debtor_id is None or agent_id is None):
@@ -177,12 +186,15 @@ async def open_ticket(
             agent_id = agent_id or known.agent_id
     evidence = list(intake.evidence)
     if debtor_id is not None:
+        await read_model.lock_debtor(debtor_id)  # a record arriving meanwhile sees the ticket
         since = now - timedelta(days=ctx.policy.evidence_recording_days)
         attached = {e.recording_uri for e in evidence if e.recording_uri}
         for rec in await read_model.recordings_of(debtor_id, since):
             if rec.recording_uri not in attached:
                 attached.add(rec.recording_uri)
-                evidence.append(recording_evidence(rec.recording_uri, rec.call_id, now))
+                evidence.append(
+                    recording_evidence(rec.recording_uri, rec.call_id, now, rec.recorded_at)
+                )
     ticket = Ticket.accept(
         id=str(uuid.uuid4()),
         number=new_number(now),
@@ -203,6 +215,10 @@ async def open_ticket(
     ticket.debtor_id = debtor_id
     ticket.call_id = intake.call_id
     ticket.evidence = evidence
+    if debtor_id is not None:
+        days = ctx.policy.evidence_contact_days
+        records = await read_model.records_of(debtor_id, window_start(now, days))
+        evidence_to_attach(ticket, records, days, now)
     await TicketRepository(uow.session).add(ticket)
     alerts = [a for c in ticket.running_steps() for a in alerts_for(c, ctx.policy)]
     await schedule_alerts(uow.session, ticket, alerts, now)
@@ -337,6 +353,29 @@ async def record_outcome(
     await repo.save(ticket)
     uow.track(ticket)
     return ticket
+
+
+async def contact_recorded(
+    ctx: ComplaintContext, uow: UnitOfWork, record: ContactRecord, now: datetime
+) -> list[str]:
+    """An SMS or a letter event of the debtor (COMP-SLA-EVIDENCE): kept in the read model,
+    for the debtor's later tickets, and attached to each of the debtor's tickets not closed
+    whose window it falls in. Returns the tickets it was attached to (none when every one
+    holds it already: a redelivered event attaches nothing twice)."""
+    read_model = ReadModel(uow.session)
+    await read_model.lock_debtor(record.debtor_id)  # a ticket opening meanwhile sees it
+    await read_model.add_record(record)
+    repo = TicketRepository(uow.session)
+    attached_to: list[str] = []
+    for ticket_id in await repo.open_ids_of_debtor(record.debtor_id):
+        ticket = await repo.get(ticket_id, for_update=True)
+        if ticket is None:
+            continue
+        new = evidence_to_attach(ticket, [record], ctx.policy.evidence_contact_days, now)
+        if new:
+            await repo.add_evidence(ticket.id, new)
+            attached_to.append(ticket.id)
+    return attached_to
 
 
 async def get_ticket(uow: UnitOfWork, ticket_id: str) -> Ticket:

@@ -1,6 +1,7 @@
 """Handlers of case-svc's events (case.events) and QA's (qa.events): the read model the
 contact-policy engine decides from; and of complaint-svc's (complaint.events): a new
-complaint puts its case's debtor on a complaint hold (CONTACT-CONDUCT).
+complaint puts its case's debtor on a complaint hold, its ticket closed lifts it
+(CONTACT-CONDUCT).
 
 Each runs inside the consumer's open unit of work (``ctx.uow``); a handler never commits.
 """
@@ -12,6 +13,7 @@ from typing import TypeVar
 
 from collect_common.bus.consumer import Handler, HandlerContext
 from collect_common.events.catalogue import Event
+from collect_common.events.complaint import ComplaintClosed
 from collect_common.events.types import (
     AgentReinstated,
     AgentSuspended,
@@ -91,6 +93,11 @@ async def on_complaint_opened(event: ComplaintOpened, ctx: HandlerContext) -> No
     )
 
 
+async def on_complaint_closed(event: ComplaintClosed, ctx: HandlerContext) -> None:
+    """CONTACT-CONDUCT: the complaint is resolved; its hold no longer stops contact."""
+    await holds.complaint_closed(ctx.uow, ticket_id=event.ticket_id, at=event.closed_at)
+
+
 CASE_HANDLERS: dict[str, Handler] = {
     CaseImported.type_name: _typed(CaseImported, on_imported),
     CaseStrategyChanged.type_name: _typed(CaseStrategyChanged, on_strategy),
@@ -105,4 +112,5 @@ QA_HANDLERS: dict[str, Handler] = {
 }
 COMPLAINT_HANDLERS: dict[str, Handler] = {
     ComplaintOpened.type_name: _typed(ComplaintOpened, on_complaint_opened),
+    ComplaintClosed.type_name: _typed(ComplaintClosed, on_complaint_closed),
 }

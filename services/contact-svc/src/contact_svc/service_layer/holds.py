@@ -2,11 +2,12 @@
 
 An operator places a hold on a debtor (or on a case's debtor) with a reason and an
 optional end, and lifts it; a complaint hold is also placed when complaint-svc opens a
-ticket whose case the read model knows (``complaint.opened.v1``), one per ticket.
-complaint-svc publishes no event when a ticket closes, so a complaint hold stays until
-an operator lifts it (or its ``until`` passes). The decision reads active holds in the
-statement that locks the debtor's row (``service_layer.decisions``). Who placed and who
-lifted a hold, when and why, stays on the row.
+ticket whose case the read model knows (``complaint.opened.v1``), one per ticket, and
+lifted by complaint-svc when the ticket closes (``complaint.closed.v1``), unless an
+operator lifted it before or its ``until`` passed: then it stays as it is. The decision
+reads active holds in the statement that locks the debtor's row
+(``service_layer.decisions``). Who placed and who lifted a hold, when and why, stays on
+the row.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from contact_svc.service_layer.decisions import UnknownCase, UnknownDebtor
 from contact_svc.service_layer.rows import one_row, page_rows
 
 COMPLAINT_SVC = "complaint-svc"
+CLOSED_REASON = "ticket closed"
 
 
 class UnknownHold(LookupError):
@@ -114,6 +116,26 @@ async def complaint_opened(
         by=COMPLAINT_SVC,
         now=at,
     )
+
+
+async def complaint_closed(uow: UnitOfWork, *, ticket_id: str, at: datetime) -> str | None:
+    """Lift the closed ticket's complaint hold (CONTACT-CONDUCT: the complaint is resolved);
+    the hold's id, or None when the ticket has no active hold (none was placed, an operator
+    lifted it, its ``until`` passed, or the event is redelivered)."""
+    h = contact_holds.c
+    lifted = await uow.session.execute(
+        update(contact_holds)
+        .where(
+            h.ticket_id == ticket_id,
+            h.kind == "complaint",
+            h.lifted_at.is_(None),
+            or_(h.until.is_(None), h.until > at),
+        )
+        .values(lifted_by=COMPLAINT_SVC, lifted_at=at, lift_reason=CLOSED_REASON)
+        .returning(h.hold_id)
+    )
+    hold_id = lifted.scalar_one_or_none()
+    return None if hold_id is None else str(hold_id)
 
 
 async def lift_hold(

@@ -168,7 +168,11 @@ class CycleOut(BaseModel):
 
 class EvidenceOut(BaseModel):
     id: str
-    kind: str = Field(examples=["email", "attachment", "recording"])
+    kind: str = Field(
+        examples=["email", "attachment", "recording", "sms", "letter_delivered"],
+        description="email, attachment, recording, or a contact record: sms, "
+        "letter_dispatched, letter_delivered, letter_returned",
+    )
     name: str | None
     content_type: str | None
     size_bytes: int | None
@@ -176,6 +180,18 @@ class EvidenceOut(BaseModel):
     added_at: datetime
     recording_uri: str | None = None
     call_id: str | None = None
+    reference: str | None = Field(
+        default=None,
+        description="An SMS's message id or a letter's id in contact-svc (the text stays there)",
+    )
+    occurred_at: datetime | None = Field(
+        default=None,
+        description="When the call was recorded, the SMS sent or the letter dispatched, "
+        "delivered or returned",
+    )
+    proof_ref: str | None = Field(
+        default=None, description="A letter delivered or returned: the carrier's receipt"
+    )
 
 
 class FollowUpIn(BaseModel):
@@ -260,6 +276,9 @@ class TicketOut(BaseModel):
                     added_at=e.added_at,
                     recording_uri=e.recording_uri,
                     call_id=e.call_id,
+                    reference=e.reference,
+                    occurred_at=e.occurred_at,
+                    proof_ref=e.proof_ref,
                 )
                 for e in t.evidence
             ],
