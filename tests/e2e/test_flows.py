@@ -699,3 +699,45 @@ async def test_8_the_demo_portfolio_loads_through_the_apis(world: World) -> None
     # loading it again makes no second case of any account
     again = await load_demo(p.urls, today=p.now().date(), run=p.run)
     assert again.case_ids == summary.case_ids
+
+
+# -- (9) no personal data anywhere the platform wrote (SEC-PII) ---------------------------
+
+
+async def test_9_no_national_id_or_phone_number_is_in_any_log_message_or_clear_column(
+    world: World, kafka_bootstrap: str
+) -> None:
+    """After every flow: the services' log files, every message the platform put on the
+    four topics and their dead-letter topics, and every text column of the four databases
+    but the encrypted ones hold none of the national IDs, phone numbers and addresses the
+    bank sent, and nothing shaped like a national ID or a mainland mobile number."""
+    from pii_scan import (  # tests/e2e/pii_scan.py
+        Scanner,
+        process_started_ms,
+        scan_database,
+        scan_logs,
+        scan_topics,
+        sent_personal_data,
+    )
+
+    p = world.platform
+    procs = {proc.name: proc for proc in p.procs}
+    sent = await sent_personal_data(procs["case"].env["DATABASE_URL"])
+    # every account the flows and the demo imported, and test 1's rejected row's number
+    assert len(sent) >= 2 * (len(LABELS) + 24), len(sent)
+    scanner = Scanner([*sent, "110105194912310021"])
+
+    await qa_caught_up(world, kafka_bootstrap)  # what is still to be written, is written
+    # the messages written since the first service process started (all, without /proc)
+    started = [process_started_ms(proc.proc.pid) for proc in p.procs if proc.proc is not None]
+    known = [ms for ms in started if ms is not None]
+    since = min(known) if len(known) == len(p.procs) else None
+    messages = await scan_topics(scanner, kafka_bootstrap, TOPICS, since)
+    not_ciphertext = []
+    for name, proc in procs.items():
+        not_ciphertext += await scan_database(scanner, name, proc.env["DATABASE_URL"])
+    scan_logs(scanner, p.procs)
+
+    assert messages > len(LABELS), messages  # the flows' events were read
+    assert not not_ciphertext, not_ciphertext[:20]
+    assert not scanner.leaks, "\n".join(str(leak) for leak in scanner.leaks[:40])

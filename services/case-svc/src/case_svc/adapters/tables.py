@@ -135,7 +135,7 @@ plan_installments = Table(
     Column("status", String(16), nullable=False),
 )
 
-# The feed-push state and the assignment tables live in their own modules; importing
-# them here puts them on ``metadata`` wherever the service's tables are loaded
-# (the app, Alembic's env.py, the schema check).
-from case_svc.adapters import assignment_tables, feed_tables  # noqa: E402, F401
+# The feed-push state, the assignment tables and the audit trail live in their own
+# modules; importing them here puts them on ``metadata`` wherever the service's tables
+# are loaded (the app, Alembic's env.py, the schema check).
+from case_svc.adapters import assignment_tables, audit_tables, feed_tables  # noqa: E402, F401

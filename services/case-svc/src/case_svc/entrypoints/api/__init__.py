@@ -2,7 +2,15 @@
 
 from fastapi import APIRouter
 
-from case_svc.entrypoints.api import accounts, agents, case_actions, cases, changes, promises
+from case_svc.entrypoints.api import (
+    accounts,
+    agents,
+    case_actions,
+    cases,
+    changes,
+    exports,
+    promises,
+)
 
 ROUTERS: list[APIRouter] = [
     accounts.router,
@@ -11,4 +19,5 @@ ROUTERS: list[APIRouter] = [
     changes.router,
     promises.router,
     agents.router,
+    exports.router,
 ]
