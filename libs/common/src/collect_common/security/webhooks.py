@@ -208,14 +208,14 @@ class WebhookVerifier:
                 f"no {SIGNATURE_SCHEME} signature matches the body and the key", "bad-signature"
             )
 
-        signed_at = datetime.fromtimestamp(timestamp, UTC)
         now = self._clock.now()
-        if abs(now - signed_at) > self._tolerance:
+        # compared in seconds first: a timestamp past year 9999 is stale, not a crash
+        if abs(now.timestamp() - timestamp) > self._tolerance.total_seconds():
             raise WebhookRejected(
-                f"timestamp {signed_at.isoformat()} is more than {self._tolerance} away from "
-                f"{now.isoformat()}",
+                f"timestamp {timestamp} is more than {self._tolerance} away from {now.isoformat()}",
                 "stale-timestamp",
             )
+        signed_at = datetime.fromtimestamp(timestamp, UTC)
 
         if not await self._replay_store.remember(
             replay_key(delivery_id, timestamp), signed_at + self._tolerance

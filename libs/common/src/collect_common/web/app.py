@@ -3,7 +3,8 @@
 ``create_app(runtime, routers=..., title=...)`` gives a FastAPI app with request
 ids, problem+json errors, authentication with per-route roles, ``/healthz``
 (liveness), ``/readyz`` (database and broker), ``/metrics`` (Prometheus, the
-app's own registry) and a lifespan that starts and stops the runtime.
+app's own registry), request bodies bounded (``max_body_bytes``, 413 beyond; see
+``collect_common.web.limits``) and a lifespan that starts and stops the runtime.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from collect_common.logging import configure_logging
 from collect_common.runtime import ServiceRuntime
 from collect_common.security.auth import Role
 from collect_common.web.auth import PUBLIC, assert_every_route_declares_roles, require_roles
+from collect_common.web.limits import MAX_BODY_BYTES, BodyLimitMiddleware
 from collect_common.web.middleware import RequestContextMiddleware
+from collect_common.web.openapi import document_platform_responses
 from collect_common.web.problems import PROBLEM_JSON, install_problem_handlers
 
 
@@ -34,6 +37,7 @@ def create_app(
     version: str = "0.1.0",
     openapi_tags: list[dict[str, Any]] | None = None,
     manage_runtime: bool = True,
+    max_body_bytes: int = MAX_BODY_BYTES,
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -60,11 +64,13 @@ def create_app(
     app.state.runtime = runtime
     app.state.authenticator = runtime.authenticator
     install_problem_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     app.add_middleware(RequestContextMiddleware, registry=runtime.registry, service=runtime.service)
     app.include_router(_operations_router(runtime))
     for router in routers:
         app.include_router(router)
     assert_every_route_declares_roles(app)
+    document_platform_responses(app)  # the shared 401/403/404/400/422 problems
     return app
 
 

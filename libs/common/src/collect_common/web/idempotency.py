@@ -156,6 +156,10 @@ _HEADER_DOC = (
     "A retry with the same key and the same request returns the first answer with "
     f"`{REPLAYED_HEADER}: true` and changes nothing; keys are kept 24 hours."
 )
+REQUIRED_NOTE = " Required here: without it the answer is 428."
+"""Ends the header's description where the key is required (the OpenAPI document adds 428)."""
+# what _valid_key accepts, in the document (the check itself stays _check_key's: 400)
+_KEY_SCHEMA = {"minLength": 1, "maxLength": MAX_KEY_LENGTH, "pattern": "^[!-~]+$"}
 
 
 async def _optional_key(
@@ -165,6 +169,7 @@ async def _optional_key(
             alias=HEADER,
             description=_HEADER_DOC + " Optional here.",
             examples=["7d0c2a4e-6f1b-4c1e-9a61-2f7d8a6b3c10"],
+            json_schema_extra=_KEY_SCHEMA,
         ),
     ] = None,
 ) -> str | None:
@@ -176,8 +181,9 @@ async def _required_key(
         str | None,
         Header(
             alias=HEADER,
-            description=_HEADER_DOC + " Required here: without it the answer is 428.",
+            description=_HEADER_DOC + REQUIRED_NOTE,
             examples=["7d0c2a4e-6f1b-4c1e-9a61-2f7d8a6b3c10"],
+            json_schema_extra=_KEY_SCHEMA,
         ),
     ] = None,
 ) -> str:

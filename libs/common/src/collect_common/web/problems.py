@@ -13,9 +13,11 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SATimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from collect_common.web.limits import BodyTooLarge
 
 PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_SECONDS = 5
@@ -34,6 +36,15 @@ _TITLES = {
     429: "Too many requests",
     500: "Internal error",
     503: "Service unavailable",
+}
+
+
+# SQLSTATEs of values the database cannot hold, by the reason answered (422, not 500): a
+# NUL byte in text (PostgreSQL text never holds one), a number beyond its column.
+_UNSTORABLE = {
+    "22021": "a text value contains a character the database cannot store (such as NUL)",
+    "22P05": "a text value contains a character the database cannot store (such as NUL)",
+    "22003": "a number is out of the range its field admits",
 }
 
 
@@ -138,6 +149,18 @@ def install_problem_handlers(app: FastAPI) -> None:
             errors=errors,
         )
 
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, exc: BodyTooLarge) -> JSONResponse:
+        return problem_response(
+            request,
+            413,
+            title=_TITLES[413],
+            detail=str(exc.detail),
+            slug="payload-too-large",
+            field="body",
+            limit_bytes=exc.limit,
+        )
+
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         title = _TITLES.get(exc.status_code, "Error")
@@ -175,3 +198,37 @@ def install_problem_handlers(app: FastAPI) -> None:
             slug="internal-error",
             detail="The request could not be completed; it has been logged with its request id.",
         )
+
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
+        """The last line against a value no validator refused and the database cannot
+        hold: 422, nothing stored (the unit of work rolled back). The endpoints' own
+        validation should refuse such values first, naming the field."""
+        sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        reason = _UNSTORABLE.get(str(sqlstate))
+        if reason is None:
+            return await _unhandled(request, exc)
+        log.warning("value refused by the database", path=request.url.path, sqlstate=sqlstate)
+        return problem_response(
+            request,
+            422,
+            title="Validation failed",
+            slug="unstorable-value",
+            detail=f"{reason}; nothing was changed",
+        )
+
+    async def _timed_out(request: Request, exc: Exception) -> JSONResponse:
+        # asyncpg's command and connect timeouts (collect_common.db.DatabaseTimeouts) raise
+        # the builtin TimeoutError: a database that accepts but does not answer in time.
+        log.warning("dependency timed out", path=request.url.path, error=type(exc).__name__)
+        return problem_response(
+            request,
+            503,
+            title="Service unavailable",
+            slug="dependency-timeout",
+            detail="The database did not answer in time; the request was not completed. "
+            "Retry later.",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    app.add_exception_handler(TimeoutError, _timed_out)

@@ -152,9 +152,9 @@ class CaseIntake:
             "national_id": v.national_id(self.national_id),
             "phones": v.mobiles(self.phones),
             "address": v.optional_text(self.address, field="address", max_length=MAX_ADDRESS),
-            "principal": v.amount(self.principal, field="principal"),
-            "interest": v.amount(self.interest, field="interest"),
-            "fees": v.amount(self.fees, field="fees"),
+            "principal": v.money(self.principal, field="principal"),
+            "interest": v.money(self.interest, field="interest"),
+            "fees": v.money(self.fees, field="fees"),
             "debtor_timezone": v.timezone_name(self.debtor_timezone),
             "history": History(v.one_of(self.history, History, field="history")),
             "region": v.region_code(self.region),
@@ -205,9 +205,9 @@ class CaseIntake:
         national_id = take(v.national_id, row.get("national_id"), today=today)
         phones = take(v.mobiles, row.get("phones"))
         address = take(v.optional_text, row.get("address"), field="address", max_length=MAX_ADDRESS)
-        principal = take(v.amount, row.get("principal"), field="principal")
-        interest = take(v.amount, row.get("interest", "0"), field="interest")
-        fees = take(v.amount, row.get("fees", "0"), field="fees")
+        principal = take(v.money, row.get("principal"), field="principal")
+        interest = take(v.money, row.get("interest", "0"), field="interest")
+        fees = take(v.money, row.get("fees", "0"), field="fees")
         overdue_since = take(v.overdue_since, row.get("overdue_since"), today)
         history = take(v.one_of, row.get("history", "unknown"), History, field="history")
         region = take(v.region_code, row.get("region"))
@@ -460,7 +460,7 @@ class Case:
                 raise PaymentConflict(payment_id)
             return False
         require_open(self.status, "record a payment")
-        value = validation.amount(amount)
+        value = validation.money(amount)
         if value <= 0:
             raise InvalidField(FieldError("amount", validation.RULE, "must be more than 0"))
         paid_at = ensure_utc(paid_at)
@@ -517,7 +517,7 @@ class Case:
         """
         require_open(self.status, "take a promise to pay")
         now = ensure_utc(now)
-        value = validation.amount(amount)
+        value = validation.money(amount)
         if value <= 0:
             raise InvalidField(FieldError("amount", promises_.RULE, "must be more than 0"))
         today = self.today(now)
@@ -623,7 +623,7 @@ class Case:
         previous: date | None = None
         for n, (due, amount) in enumerate(installments, start=1):
             where = f"installments[{n - 1}]"
-            value = _under(rule_id, validation.amount, amount, field=f"{where}.amount")
+            value = _under(rule_id, validation.money, amount, field=f"{where}.amount")
             if value <= 0:
                 raise InvalidField(FieldError(f"{where}.amount", rule_id, "must be more than 0"))
             if due < today:

@@ -39,6 +39,8 @@ _AMOUNT = re.compile(r"[+-]?[0-9]+(?:\.[0-9]+)?")
 # The common case: unsigned, at most 2 decimal places, far below Decimal's precision.
 _PLAIN_CENTS = re.compile(r"[0-9]{1,24}(?:\.[0-9]{1,2})?")
 _CENT = Decimal("0.01")
+# What the money columns hold (NUMERIC(18, 2)): 16 digits before the point.
+MAX_MONEY = Decimal("9999999999999999.99")
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 # Administrative division codes in the GB/T 2260 style: 6 digits (province, city, county
@@ -46,6 +48,9 @@ _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _REGION = re.compile(r"[0-9]{6}")
 # The bank's classification codes (customer group, product): ASCII letters, digits, - and _.
 _CODE = re.compile(r"[A-Za-z0-9_-]+")
+# Control characters other than tab and line breaks: never part of a name, an address or
+# a contract number, and NUL cannot even be stored in a PostgreSQL text column.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +188,15 @@ def amount(value: object, *, field: str = "amount") -> Decimal:
     return abs(cents)  # abs: "-0.00" is 0.00
 
 
+def money(value: object, *, field: str = "amount") -> Decimal:
+    """An :func:`amount` a case can hold: at most :data:`MAX_MONEY` (larger ones would not
+    fit the money columns; refused here by field instead of failing the whole import)."""
+    cents = amount(value, field=field)
+    if cents > MAX_MONEY:
+        raise _refuse(field, f"must be at most {MAX_MONEY}")
+    return cents
+
+
 def overdue_since(value: object, today: date, *, field: str = "overdue_since") -> date:
     """The day the account became overdue (a ``date`` or ``YYYY-MM-DD``), not after ``today``.
 
@@ -216,12 +230,15 @@ def timezone_name(value: object, *, field: str = "debtor_timezone") -> str:
 
 
 def required_text(value: object, *, field: str, max_length: int) -> str:
-    """A non-blank string, stripped, of at most ``max_length`` characters."""
+    """A non-blank string, stripped, of at most ``max_length`` characters, without control
+    characters (tab and line breaks allowed)."""
     if not isinstance(value, str) or not value.strip():
         raise _refuse(field, "is required")
     text = value.strip()
     if len(text) > max_length:
         raise _refuse(field, f"must have at most {max_length} characters")
+    if _CONTROL.search(text):
+        raise _refuse(field, "must not contain control characters")
     return text
 
 

@@ -86,8 +86,13 @@ def _header(msg: Message, name: str) -> str | None:
         return None
     if value is None:
         return None
-    text = str(value).strip()
+    # control characters (a NUL) cannot be stored and mean nothing in a header: dropped, so
+    # the mail is still filed for triage (COMP-CHANNELS)
+    text = _CONTROL.sub("", str(value)).strip()
     return text or None
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _sender(msg: Message) -> str | None:

@@ -26,6 +26,7 @@ from collect_common.runtime import ServiceRuntime
 from collect_common.security.auth import Role
 from collect_common.web.auth import require_roles
 from collect_common.web.idempotency import IdempotencyKeyHeader
+from collect_common.web.limits import body_limit
 from collect_common.web.problems import PROBLEM_JSON, ProblemError
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
@@ -185,6 +186,11 @@ def _parse(line: _Line, max_bytes: int) -> Mapping[str, Any] | RejectedLine | No
         return None
     try:
         row = json.loads(line.data)
+    except RecursionError:  # nested deeper than any account: refused, not a crash
+        return RejectedLine(
+            line=line.number,
+            errors=[RowError(field="line", rule=RULE, reason="JSON nested too deeply")],
+        )
     except (ValueError, UnicodeDecodeError) as exc:
         reason = f"not valid JSON: {exc}"[:200]
         return RejectedLine(
@@ -259,6 +265,7 @@ def _ndjson_limits(runtime: ServiceRuntime) -> tuple[int, int, int]:
     },
     dependencies=[require_roles(Role.BANK)],
 )
+@body_limit(None)  # streamed: one line of at most NDJSON_MAX_LINE_BYTES is held at a time
 async def import_accounts_ndjson_route(
     request: Request, ctx: ContextDep, runtime: RuntimeDep
 ) -> NdjsonImportResponse:

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Protocol, Self
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -29,6 +29,8 @@ from contact_svc.service_layer.templates import TemplateVersion
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"content": {PROBLEM_JSON: {}}} for code in (404, 409, 422)
 }
+MAX_VERSION = 2**31 - 1  # the versions are stored as 32-bit integers
+VersionPath = Annotated[int, Path(ge=1, le=MAX_VERSION, description="The template version, from 1")]
 
 
 def _context(request: Request) -> ContactContext:

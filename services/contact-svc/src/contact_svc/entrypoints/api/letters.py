@@ -31,6 +31,7 @@ from contact_svc.entrypoints.api.common import (
     PostDep,
     TemplateFields,
     TemplateOutFields,
+    VersionPath,
     denied,
     json_response,
     state_conflict,
@@ -261,7 +262,9 @@ async def post_version(
     summary="One letter template version and its approval",
     dependencies=[READERS],
 )
-async def get_template_version(template_id: str, version: int, ctx: ContextDep) -> TemplateOut:
+async def get_template_version(
+    template_id: str, version: VersionPath, ctx: ContextDep
+) -> TemplateOut:
     with _problems(template_id):
         async with ctx.uow_factory() as uow:
             found = await LETTER_TEMPLATES.get(uow, template_id, version)
@@ -276,7 +279,7 @@ async def get_template_version(template_id: str, version: int, ctx: ContextDep) 
 )
 async def post_approval(
     template_id: str,
-    version: int,
+    version: VersionPath,
     body: ApprovalIn,
     principal: BankOnly,
     post: PostDep,

@@ -19,6 +19,7 @@ from contact_svc.entrypoints.api.common import (
     ContextDep,
     TemplateFields,
     TemplateOutFields,
+    VersionPath,
     unknown_case_as_404,
 )
 from contact_svc.entrypoints.api.decisions import DenialOut
@@ -161,7 +162,9 @@ async def post_version(
     summary="One template version and its approval",
     dependencies=[require_roles(Role.OPS, Role.BANK, Role.AGENT, Role.AUDITOR)],
 )
-async def get_template_version(template_id: str, version: int, ctx: ContextDep) -> TemplateOut:
+async def get_template_version(
+    template_id: str, version: VersionPath, ctx: ContextDep
+) -> TemplateOut:
     with _problems(template_id, version):
         async with ctx.uow_factory() as uow:
             found = await SMS_TEMPLATES.get(uow, template_id, version)
@@ -176,7 +179,7 @@ async def get_template_version(template_id: str, version: int, ctx: ContextDep) 
 )
 async def post_approval(
     template_id: str,
-    version: int,
+    version: VersionPath,
     body: ApprovalIn,
     request: Request,
     principal: BankOnly,

@@ -39,6 +39,7 @@ from qa_svc.service_layer.scoring import (
 router = APIRouter(prefix="/v1", tags=["scoring"])
 ScorecardId = Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
 CalibrationId = Path(min_length=1, max_length=36)
+MAX_VERSION = 2**31 - 1  # versions are stored as 32-bit integers
 
 
 QaOnly = Annotated[Principal, require_roles(Role.QA)]
@@ -266,7 +267,9 @@ async def current(runtime: RuntimeDep, scorecard_id: str = ScorecardId) -> Score
     dependencies=READERS,
 )
 async def one_version(
-    runtime: RuntimeDep, scorecard_id: str = ScorecardId, version: int = Path(ge=1)
+    runtime: RuntimeDep,
+    scorecard_id: str = ScorecardId,
+    version: int = Path(ge=1, le=MAX_VERSION),
 ) -> ScorecardOut:
     return await _card(runtime, scorecard_id, version)
 
