@@ -9,12 +9,13 @@ SERVICES := case contact complaint qa
 PACKAGES := -e 'libs/common[test,dev]' $(foreach s,$(SERVICES),-e services/$(s)-svc)
 PYTEST_ARGS ?=
 
-.PHONY: help install kafka-dist run test test-unit lint format bench asyncapi clean lock
+.PHONY: help install kafka-dist run test test-unit lint format bench soak asyncapi clean lock
 
 help:
 	@echo "make run     start Kafka and the four services (SQLite under var/); Ctrl-C stops all"
 	@echo "make test    lint, types, then unit, integration and e2e tests on real Kafka + PostgreSQL"
 	@echo "make bench   benchmarks under bench/, figures to bench/results.json"
+	@echo "make soak    steady traffic for SOAK_MINUTES (30): RSS trend and errors, var/soak.json"
 
 install: $(STAMP)
 
@@ -49,6 +50,11 @@ test-unit: install
 
 bench: install kafka-dist
 	$(PY) bench/run.py
+
+# A steady mix for SOAK_MINUTES (default 30): RSS trend per process, errors counted
+# (scripts/soak.py; figures to var/soak.json). Not part of `make test`.
+soak: install kafka-dist
+	$(PY) scripts/soak.py
 
 asyncapi: install
 	$(PY) -m collect_common.events.asyncapi -o docs/asyncapi.json

@@ -160,9 +160,49 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
             cur.close()
 
         return engine
+    timeouts = DatabaseTimeouts.from_env()
     return _create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        url,
+        echo=echo,
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        pool_timeout=timeouts.pool,
+        connect_args={"timeout": timeouts.connect, "command_timeout": timeouts.command},
     )
+
+
+@dataclass(frozen=True)
+class DatabaseTimeouts:
+    """How long a request may wait on PostgreSQL before it fails (and answers 503).
+
+    ``connect``: establishing a connection (asyncpg ``timeout``; its default is 60 s);
+    ``command``: any one statement, client side, so it also bounds a server that accepts
+    but never answers (asyncpg ``command_timeout``; none by default); ``pool``: waiting for
+    a free pooled connection. From ``DB_CONNECT_TIMEOUT_SECONDS``,
+    ``DB_COMMAND_TIMEOUT_SECONDS`` and ``DB_POOL_TIMEOUT_SECONDS``.
+    """
+
+    connect: float = 5.0
+    command: float = 60.0
+    pool: float = 10.0
+
+    @classmethod
+    def from_env(cls) -> DatabaseTimeouts:
+        def seconds(name: str, default: float) -> float:
+            raw = os.environ.get(name, "").strip()
+            if not raw:
+                return default
+            value = float(raw)
+            if value <= 0:
+                raise ValueError(f"{name} must be a positive number of seconds, not {raw!r}")
+            return value
+
+        return cls(
+            connect=seconds("DB_CONNECT_TIMEOUT_SECONDS", cls.connect),
+            command=seconds("DB_COMMAND_TIMEOUT_SECONDS", cls.command),
+            pool=seconds("DB_POOL_TIMEOUT_SECONDS", cls.pool),
+        )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

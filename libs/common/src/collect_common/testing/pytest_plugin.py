@@ -11,6 +11,8 @@ Fixtures:
 - ``pg_url``: a fresh database for the test, as a ``postgresql+asyncpg://`` URL; dropped after.
 - ``restartable_kafka``: a broker of the test's own (:class:`LocalKafka`) that it may
   ``stop()`` and ``start()`` (or ``await astop()`` / ``astart()``); see ``.bootstrap``.
+- ``restartable_postgres``: a PostgreSQL cluster of the test's own (:class:`LocalPostgres`)
+  that it may ``stop()`` and ``start()``; data and port survive; see ``.url``.
 - ``unique_topic``: ``await unique_topic(partitions=3)`` creates a fresh topic and its
   ``.dlq`` topic on ``kafka_bootstrap`` and returns the topic name.
 
@@ -34,6 +36,7 @@ from collect_common.testing.infra import (
     InfrastructureUnavailable,
     KafkaEndpoint,
     LocalKafka,
+    LocalPostgres,
     PostgresEndpoint,
     async_url,
     ci,
@@ -46,7 +49,9 @@ from collect_common.testing.infra import (
 )
 
 KAFKA_FIXTURES = frozenset({"kafka_infra", "kafka_bootstrap", "restartable_kafka", "unique_topic"})
-POSTGRES_FIXTURES = frozenset({"postgres_infra", "postgres_server", "pg_url"})
+POSTGRES_FIXTURES = frozenset(
+    {"postgres_infra", "postgres_server", "pg_url", "restartable_postgres"}
+)
 
 MakeTopic = Callable[..., Awaitable[str]]
 
@@ -129,6 +134,22 @@ def restartable_kafka() -> Iterator[LocalKafka]:
         yield broker
     finally:
         broker.close()
+
+
+@pytest.fixture
+def restartable_postgres() -> Iterator[LocalPostgres]:
+    """A PostgreSQL cluster only this test uses, which it may stop and start (same port,
+    same data); gone after the test."""
+    cluster = LocalPostgres()
+    try:
+        cluster.start()
+    except InfrastructureUnavailable as exc:
+        cluster.close()
+        _unavailable("restartable PostgreSQL cluster", exc)
+    try:
+        yield cluster
+    finally:
+        cluster.close()
 
 
 @pytest.fixture

@@ -1,0 +1,159 @@
+"""Shared helpers of the fault tests: services as processes on a fixed daytime clock,
+accounts to import, signed dialer webhooks, and direct reads of a service's database."""
+
+from __future__ import annotations
+
+import json
+import random
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg2
+
+from collect_common.clock import OffsetFile
+from collect_common.security.webhooks import sign
+from collect_common.settings import DEV_API_KEYS, DEV_WEBHOOK_SECRETS
+from collect_common.testing.infra import async_url, create_database, free_port, sync_url
+from collect_common.testing.processes import ServiceProcess
+
+BANK = {"X-API-Key": DEV_API_KEYS["bank-core"][1]}
+DIALER = {"X-API-Key": DEV_API_KEYS["dialer"][1]}
+OPS = {"X-API-Key": DEV_API_KEYS["ops-dashboard"][1]}
+WEBHOOK_KEY_ID, _, _SECRET = DEV_WEBHOOK_SECRETS.partition(":")
+
+# Monday 2027-03-01 10:00 in Shanghai: inside every debtor's contact hours.
+DAYTIME = datetime(2027, 3, 1, 2, 0, tzinfo=UTC)
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def daytime_clock(workdir: Path) -> Path:
+    """A CLOCK_FILE whose clock reads :data:`DAYTIME` now (and runs on from there)."""
+    path = workdir / "clock"
+    OffsetFile(path).write((DAYTIME - datetime.now(UTC)).total_seconds())
+    return path
+
+
+def new_database(server_url: str, prefix: str) -> str:
+    """A fresh database on ``server_url``; its sync URL."""
+    return create_database(server_url, f"{prefix}_{uuid.uuid4().hex[:8]}")
+
+
+def service(
+    name: str,
+    database: str,
+    kafka: str,
+    workdir: Path,
+    clock_file: Path,
+    port: int | None = None,
+    **extra: str,
+) -> ServiceProcess:
+    env = {
+        "DATABASE_URL": async_url(database),
+        "KAFKA_BOOTSTRAP_SERVERS": kafka,
+        "ENVIRONMENT": "test",
+        "CLOCK_FILE": str(clock_file),
+        "LOG_JSON": "false",
+        **extra,
+    }
+    return ServiceProcess(name, port or free_port(), env, workdir)
+
+
+def national_id(rng: random.Random) -> str:
+    born = datetime(1960, 1, 1) + timedelta(days=rng.randrange(365 * 40))
+    body = f"110105{born:%Y%m%d}{rng.randrange(1000):03d}"
+    check = "10X98765432"[sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS, strict=True)) % 11]
+    return body + check
+
+
+def account(run: str, i: int, rng: random.Random) -> dict[str, Any]:
+    """An M1 account (19 days past due on :data:`DAYTIME`), one debtor each."""
+    return {
+        "contract_no": f"LN-REL-{run}-{i:06d}",
+        "name": "张三",
+        "national_id": national_id(rng),
+        "phones": [f"13{rng.randrange(10)}{rng.randrange(10**8):08d}"],
+        "principal": "12000.00",
+        "interest": "350.25",
+        "fees": "50.00",
+        "overdue_since": "2027-02-10",
+        "debtor_timezone": "Asia/Shanghai",
+        "history": "good",
+    }
+
+
+def ndjson_lines(accounts: list[dict[str, Any]]) -> Iterator[bytes]:
+    for acc in accounts:
+        yield json.dumps(acc, ensure_ascii=False).encode() + b"\n"
+
+
+def signed_call(payload: dict[str, Any], at: datetime) -> tuple[bytes, dict[str, str]]:
+    raw = json.dumps(payload).encode()
+    headers = sign(
+        _SECRET.encode(),
+        int(at.timestamp()),
+        str(payload["delivery_id"]),
+        raw,
+        key_id=WEBHOOK_KEY_ID,
+    )
+    return raw, {**headers, **DIALER, "Content-Type": "application/json"}
+
+
+def count(database: str, sql: str, *params: Any) -> int:
+    """A ``SELECT count(...)`` read straight from a service's database (sync URL)."""
+    conn = psycopg2.connect(sync_url(database), connect_timeout=5)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params or None)
+            row = cur.fetchone()
+            return int(row[0])
+    finally:
+        conn.close()
+
+
+async def event_ids_on_topic(bootstrap: str, topic: str, event_type: str) -> list[str]:
+    """The ids of every ``event_type`` envelope on ``topic``, from the first offset to the
+    current end (duplicates kept: the relay publishes at least once)."""
+    from aiokafka import AIOKafkaConsumer
+
+    from collect_common.events import EventEnvelope
+    from collect_common.testing.kafka import platform_partitions
+
+    parts = platform_partitions(topic)
+    reader = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await reader.start()
+    try:
+        reader.assign(parts)
+        ends = await reader.end_offsets(parts)
+        for tp, first in (await reader.beginning_offsets(parts)).items():
+            reader.seek(tp, first)
+        ids: list[str] = []
+
+        async def behind() -> bool:
+            return any([await reader.position(tp) < ends[tp] for tp in parts])
+
+        while await behind():
+            batch = await reader.getmany(timeout_ms=1000, max_records=5000)
+            for messages in batch.values():
+                for m in messages:
+                    envelope = EventEnvelope.from_bytes(m.value)
+                    if envelope.type == event_type:
+                        ids.append(envelope.id)
+        return ids
+    finally:
+        await reader.stop()
+
+
+def column(database: str, sql: str, *params: Any) -> list[Any]:
+    """The first column of every row, read straight from a service's database."""
+    conn = psycopg2.connect(sync_url(database), connect_timeout=5)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params or None)
+            return [row[0] for row in cur.fetchall()]
+    finally:
+        conn.close()
