@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -24,8 +25,11 @@ pytestmark = [pytest.mark.postgres, pytest.mark.kafka]
 H = timedelta(hours=1)
 
 
-def _runner(runtime: Any, topic: str, kafka: str, name: str, group: str, clock: Any) -> Any:
+def _runner(
+    runtime: Any, topic: str, kafka: str, name: str, group: str, clock: Any, max_batch: int = 500
+) -> Any:
     return ConsumerRunner(
+        max_batch=max_batch,
         name=name,
         topics=[topic],
         bootstrap=kafka,
@@ -95,3 +99,42 @@ async def test_a_redelivered_topic_raises_nothing_new(
         assert await _counts(runtime) == (8, 20, 8)
         raised = runtime.registry.get_sample_value("alerts_raised_total", {"rule": "QA-REALTIME"})
         assert raised == 8
+
+
+async def test_two_replicas_reading_the_same_events_at_once_raise_each_alert_once(
+    pg_url: str, kafka_bootstrap: str, unique_topic, clock: FrozenClock
+) -> None:
+    """The worst case of a rebalance: two replicas of qa-svc apply the very same events at
+    the same time (each from its own group, one database). Each breach raises one alert."""
+    topic = await unique_topic(partitions=3)
+    debtors = [f"R-{uuid.uuid4().hex[:6]}-{i}" for i in range(12)]
+    events = []
+    for d in debtors:
+        events += [attempt(d, NOW - (6 - i) * H) for i in range(5)]  # a frequency breach
+        events.append(completed(d, NOW - 2 * H, 3))  # and a duration breach
+    first_app = create_app(settings_for(pg_url, kafka_bootstrap), clock)
+    second_app = create_app(settings_for(pg_url, kafka_bootstrap), clock)
+    async with (
+        first_app.router.lifespan_context(first_app),
+        second_app.router.lifespan_context(second_app),
+    ):
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+        await producer.start()
+        try:
+            for event in events:
+                env = wrap(event, source="/contact-svc", time=NOW, correlation_id="c")
+                await producer.send(topic, env.to_bytes(), key=event.debtor_id.encode())
+            await producer.flush()
+        finally:
+            await producer.stop()
+
+        name = "qa-replicas-" + uuid.uuid4().hex[:6]  # one consumer name: one dedup ledger
+        replicas = [
+            # small batches, so the two interleave and race for the same events
+            _runner(app.state.runtime, topic, kafka_bootstrap, name, f"{name}-{n}", clock, 4)
+            for n, app in enumerate((first_app, second_app))
+        ]
+        await asyncio.gather(*(_drain(r, len(events)) for r in replicas))
+        applied = sum(r.stats.applied for r in replicas)
+        assert applied == len(events)  # each event applied by exactly one of them
+        assert await _counts(first_app.state.runtime) == (24, 60, 24)  # alerts, contacts, events
