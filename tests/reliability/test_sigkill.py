@@ -33,7 +33,7 @@ from collect_common.testing.processes import ServiceProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.kafka, pytest.mark.postgres]
 
-ACCOUNTS = 20_000
+ACCOUNTS = 100_000  # as the issue asks: a 100,000-account import killed mid-flight
 TOPICS = ("case.events", "contact.events", "complaint.events", "qa.events")
 NDJSON = {**BANK, "Content-Type": "application/x-ndjson"}
 
