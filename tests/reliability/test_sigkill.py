@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -128,8 +128,20 @@ async def test_case_svc_killed_mid_import_then_the_same_file_again_gives_each_ac
     assert count(contact_db, applied) >= ACCOUNTS
 
 
-DELIVERIES = 300
-CASES = 10
+DELIVERIES = 10_000
+CASES = 1_000
+DIALER_PARALLELISM = 8  # deliveries the dialer has in flight at once
+
+
+async def in_parallel(items: Iterable[int], work: Callable[[int], Awaitable[None]]) -> None:
+    """Run ``work`` over ``items`` in order with at most ``DIALER_PARALLELISM`` in flight."""
+    queue = iter(items)
+
+    async def worker() -> None:
+        for n in queue:
+            await work(n)
+
+    await asyncio.gather(*(worker() for _ in range(DIALER_PARALLELISM)))
 
 
 async def test_contact_svc_killed_mid_webhook_stream_then_the_dialer_retries_each_applied_once(
@@ -145,10 +157,15 @@ async def test_contact_svc_killed_mid_webhook_stream_then_the_dialer_retries_eac
             "/v1/accounts/import", json={"accounts": [account(run, i, rng) for i in range(CASES)]}
         )
         assert r.status_code == 200, r.text
-        cases = []
-        for row in r.json()["rows"]:
-            got = await case.get(f"/v1/cases/{row['case_id']}")
-            cases.append((got.json()["id"], got.json()["debtor_id"]))
+        ids = [row["case_id"] for row in r.json()["rows"]]
+        found: dict[int, tuple[str, str]] = {}
+
+        async def look_up(i: int) -> None:
+            got = (await case.get(f"/v1/cases/{ids[i]}")).json()
+            found[i] = (got["id"], got["debtor_id"])
+
+        await in_parallel(range(CASES), look_up)
+        cases = [found[i] for i in range(CASES)]
 
     async def known() -> bool:
         return count(contact_db, "SELECT count(*) FROM contact_cases") == CASES
@@ -188,9 +205,7 @@ async def test_contact_svc_killed_mid_webhook_stream_then_the_dialer_retries_eac
             contact_proc.kill()
 
     async with httpx.AsyncClient(base_url=contact_proc.url, timeout=30) as http:
-        pending = list(range(DELIVERIES))
-        for start in range(0, DELIVERIES, 8):  # the dialer's 8 parallel deliveries
-            await asyncio.gather(*(send(http, n) for n in pending[start : start + 8]))
+        await in_parallel(range(DELIVERIES), lambda n: send(http, n))
     assert killed.is_set() and DELIVERIES // 2 <= len(answered) < DELIVERIES
     first_answers = dict(answered)
 
@@ -198,17 +213,21 @@ async def test_contact_svc_killed_mid_webhook_stream_then_the_dialer_retries_eac
     unanswered = [n for n in range(DELIVERIES) if n not in first_answers]
     retried_answered = sorted(first_answers)[-10:]  # answers lost on the way back
     applied_unanswered = 0
+
+    async def retry(http: httpx.AsyncClient, n: int) -> None:
+        nonlocal applied_unanswered
+        raw, headers = signed_call(delivery(n), clock.now())
+        r = await http.post("/v1/webhooks/dialer/calls", content=raw, headers=headers)
+        assert r.status_code == 200, (r.text, contact_proc.log_tail())
+        again = r.json()
+        if n not in first_answers and again.get("duplicate"):
+            applied_unanswered += 1  # committed just before the crash, answer lost
+        if n in first_answers:  # the first answer, marked as a duplicate; nothing re-applied
+            assert again.pop("duplicate") is True
+            assert again == {k: v for k, v in first_answers[n].items() if k != "duplicate"}
+
     async with httpx.AsyncClient(base_url=contact_proc.url, timeout=30) as http:
-        for n in unanswered + retried_answered:
-            raw, headers = signed_call(delivery(n), clock.now())
-            r = await http.post("/v1/webhooks/dialer/calls", content=raw, headers=headers)
-            assert r.status_code == 200, (r.text, contact_proc.log_tail())
-            again = r.json()
-            if n not in first_answers and again.get("duplicate"):
-                applied_unanswered += 1  # committed just before the crash, answer lost
-            if n in first_answers:  # the first answer, marked as a duplicate; nothing re-applied
-                assert again.pop("duplicate") is True
-                assert again == {k: v for k, v in first_answers[n].items() if k != "duplicate"}
+        await in_parallel(unanswered + retried_answered, lambda n: retry(http, n))
 
     ours = f"call-{run}-%"
     assert count(contact_db, "SELECT count(*) FROM calls WHERE call_id LIKE %s", ours) == (

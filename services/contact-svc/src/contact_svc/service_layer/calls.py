@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import exists, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from collect_common.db import UnitOfWork
@@ -311,14 +311,16 @@ async def _match_attempt(
 ) -> str | None:
     """The contact attempt (allowed pre-dial decision) this call carries out, if any."""
     a = contact_attempts.c
-    taken = select(calls.c.contact_id).where(calls.c.contact_id.is_not(None))
+    # An anti-join probing ix_calls_contact_id: NOT IN (subquery) hashed every call's
+    # contact_id on each delivery, so a long webhook stream slowed as calls accumulated.
+    taken = exists().where(calls.c.contact_id == a.id)
     if delivery.contact_id is not None:
         return await session.scalar(
             select(a.id).where(
                 a.id == delivery.contact_id,
                 a.debtor_id == delivery.debtor_id,
                 a.channel == "call",
-                a.id.not_in(taken),
+                ~taken,
             )
         )
     return await session.scalar(
@@ -330,7 +332,7 @@ async def _match_attempt(
             (a.agent_id == delivery.agent_id) | a.agent_id.is_(None),
             a.attempted_at <= started_at,
             a.attempted_at > started_at - ATTEMPT_MATCH_WINDOW,
-            a.id.not_in(taken),
+            ~taken,
         )
         .order_by(a.attempted_at.desc(), a.id)
         .limit(1)
