@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Final, TextIO
 
 import structlog
-from structlog.types import EventDict, Processor, WrappedLogger
+from structlog.types import EventDict, FilteringBoundLogger, Processor, WrappedLogger
 
 from collect_common.security.masking import mask_field
 
@@ -90,6 +91,35 @@ class _AddService:
         return event_dict
 
 
+class _LineWriter:
+    """The final logger of a structlog line: writes the rendered line and flushes, under the
+    lock of the standard-library handler on the same stream (lines never interleave)."""
+
+    __slots__ = ("_lock", "_stream", "name")
+
+    def __init__(self, name: str, stream: TextIO, lock: threading.RLock | None) -> None:
+        self.name = name  # read by structlog.stdlib.add_logger_name
+        self._stream = stream
+        self._lock = lock if lock is not None else threading.RLock()
+
+    def msg(self, message: str) -> None:
+        with self._lock:
+            self._stream.write(message + "\n")
+            self._stream.flush()
+
+    log = debug = info = warning = warn = error = critical = exception = fatal = msg
+
+
+class _LineWriterFactory:
+    def __init__(self, stream: TextIO, lock: threading.RLock | None) -> None:
+        self._stream = stream
+        self._lock = lock
+
+    def __call__(self, *args: Any) -> _LineWriter:
+        name = str(args[0]) if args else "app"
+        return _LineWriter(name, self._stream, self._lock)
+
+
 def _timestamper() -> Processor:
     return structlog.processors.TimeStamper(fmt="iso", utc=True)
 
@@ -110,50 +140,48 @@ def configure_logging(
     if numeric_level is None:
         raise ValueError(f"unknown log level {level!r}")
 
-    # Runs for structlog events before they are handed to the standard library. Kept free of
-    # per-call settings so loggers bound before a reconfiguration stay correct.
-    structlog.configure(
-        processors=[
-            structlog.stdlib.filter_by_level,
-            structlog.contextvars.merge_contextvars,
-            structlog.stdlib.add_logger_name,
-            structlog.stdlib.add_log_level,
-            structlog.stdlib.PositionalArgumentsFormatter(),
-            _timestamper(),
-            structlog.processors.StackInfoRenderer(),
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
-        logger_factory=structlog.stdlib.LoggerFactory(),
-        wrapper_class=structlog.stdlib.BoundLogger,
-        # Not cached, so structlog.testing.capture_logs() and reconfiguration keep working.
-        cache_logger_on_first_use=False,
-    )
-
     renderer: Processor = (
         structlog.processors.JSONRenderer()
         if json
         else structlog.dev.ConsoleRenderer(colors=stream is None and sys.stdout.isatty())
     )
-    formatter = structlog.stdlib.ProcessorFormatter(
-        # Prepares records from standard-library loggers the way the chain above does.
-        foreign_pre_chain=[
-            structlog.contextvars.merge_contextvars,
-            structlog.stdlib.add_logger_name,
-            structlog.stdlib.add_log_level,
-            _timestamper(),
-            structlog.processors.StackInfoRenderer(),
-        ],
-        processors=[
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            _AddService(service),
-            structlog.processors.format_exc_info,
-            mask_pii,
-            renderer,
-        ],
-    )
-    handler = logging.StreamHandler(stream if stream is not None else sys.stdout)
-    handler.setFormatter(formatter)
+    output = stream if stream is not None else sys.stdout
+    handler = logging.StreamHandler(output)
     setattr(handler, _HANDLER_MARK, True)
+    finishing: list[Processor] = [
+        _AddService(service),
+        structlog.processors.format_exc_info,
+        mask_pii,
+        renderer,
+    ]
+
+    # The platform's own lines (structlog loggers) are rendered and written straight to the
+    # stream: no standard-library record, formatter or handler on the way (the access line
+    # of every request went through all three). The level is checked by the bound logger's
+    # class, so a disabled level costs one call. Not cached, so capture_logs() and a later
+    # configure_logging() keep working for loggers bound before.
+    preparing: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.add_log_level,
+        _timestamper(),
+        structlog.processors.StackInfoRenderer(),
+    ]
+    structlog.configure(
+        processors=[*preparing, *finishing],
+        logger_factory=_LineWriterFactory(output, handler.lock),
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        cache_logger_on_first_use=False,
+    )
+
+    # Standard-library loggers (uvicorn, SQLAlchemy, aiokafka...) go through a handler on
+    # the root logger that prepares their records the same way and ends the same.
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=preparing,
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *finishing],
+        )
+    )
 
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
@@ -171,12 +199,13 @@ def configure_logging(
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
 
 
-def get_logger(name: str | None = None, **initial_values: Any) -> structlog.stdlib.BoundLogger:
+def get_logger(name: str | None = None, **initial_values: Any) -> FilteringBoundLogger:
     """A structlog logger named ``name`` (pass ``__name__``; ``None`` names it after the caller's
     module)."""
     if name is None:
-        return structlog.stdlib.get_logger(**initial_values)
-    return structlog.stdlib.get_logger(name, **initial_values)
+        name = str(sys._getframe(1).f_globals.get("__name__", "app"))
+    logger: FilteringBoundLogger = structlog.get_logger(name, **initial_values)
+    return logger
 
 
 def bind_context(**ids: Any) -> None:

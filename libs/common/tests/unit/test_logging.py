@@ -222,3 +222,23 @@ def test_context_helpers(stream: io.StringIO) -> None:
     assert after["request_id"] == "req-1"
     assert "event_id" not in after
     assert "request_id" not in cleared
+
+
+def test_the_level_filters_structlog_and_stdlib_lines_alike() -> None:
+    buffer = io.StringIO()
+    configure_logging("qa-svc", "WARNING", stream=buffer)
+    get_logger("x").info("routine")
+    logging.getLogger("aiokafka").info("routine too")
+    get_logger("x").warning("worth a look", count=2)
+    logging.getLogger("aiokafka").warning("broker slow")
+    assert [(line["logger"], line["event"]) for line in lines(buffer)] == [
+        ("x", "worth a look"),
+        ("aiokafka", "broker slow"),
+    ]
+
+
+def test_an_unnamed_logger_is_named_after_its_module(stream: io.StringIO) -> None:
+    get_logger().info("hello")
+    [line] = lines(stream)
+    assert line["logger"] == __name__
+    assert line["level"] == "info"
