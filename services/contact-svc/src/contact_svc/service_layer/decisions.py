@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
-from sqlalchemy import String, and_, insert, select
+from sqlalchemy import Boolean, String, and_, insert, literal, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from collect_common.db import EventContext, UnitOfWork, in_ids
+from collect_common.db import EventContext, UnitOfWork, UtcDateTime, in_ids
 from collect_common.events.contact import ContactDenied
 from collect_common.events.types import ContactAttempted
 from collect_common.policy import PolicyBook
@@ -186,12 +186,7 @@ async def decide_many(
     :class:`UnknownDebtor` error of that ask alone."""
     session = uow.session
     dialect = session.get_bind().dialect.name
-    targets = await _debtor_of(session, dialect, asks)
-    debtor_ids = sorted({t for t in targets if isinstance(t, str)})
-    known = await _lock_debtors(session, dialect, debtor_ids)
-    await _load_cases(session, dialect, known)
-    await _load_attempts(session, dialect, known, asks, targets)
-    agents = await _agents(session, dialect, asks)
+    targets, known, agents = await _read_state(session, dialect, asks)
 
     answers: list[DecisionOutcome | LookupError] = []
     attempts: list[dict[str, object]] = []
@@ -319,38 +314,72 @@ def _decide_one(
     return chosen
 
 
-async def _debtor_of(
+# Every local day and ISO week that contains an instant lies within this much of it (a
+# week is 7 days; zone offsets span UTC-12 to UTC+14): the attempts read for a batch.
+_WINDOW_MARGIN = timedelta(days=8)
+
+
+async def _read_state(
     session: AsyncSession, dialect: str, asks: Sequence[DecisionAsk]
-) -> list[str | LookupError]:
-    """The debtor each ask is about (its case's debtor), or why it is unknown."""
+) -> tuple[list[str | LookupError], dict[str, _Debtor], dict[str, bool]]:
+    """Lock the asks' debtors and read what their decisions need, in two statements: the
+    debtor of each ask, the debtors' state (:class:`_Debtor`) and whether each asking agent
+    is suspended (an agent QA never spoke of is not)."""
     case_ids = sorted({a.case_id for a in asks if a.case_id is not None})
+    debtor_ids = sorted({a.debtor_id for a in asks if a.case_id is None and a.debtor_id})
+    known = await _lock_debtors(session, dialect, case_ids, debtor_ids)
+    agent_ids = sorted({a.agent_id for a in asks if a.agent_id is not None})
+    suspended: dict[str, bool] = {}
     of_case: dict[str, str] = {}
-    if case_ids:
-        c = contact_cases.c
-        rows = await session.execute(
-            select(c.case_id, c.debtor_id).where(
-                in_ids(dialect, c.case_id, case_ids, element_type=String, name="case_ids")
-            )
-        )
-        of_case = {r.case_id: r.debtor_id for r in rows}
-    out: list[str | LookupError] = []
+    if known or agent_ids:
+        whens = [a.when for a in asks]
+        since, until = min(whens) - _WINDOW_MARGIN, max(whens) + _WINDOW_MARGIN
+        state = _state_statement(dialect, list(known), agent_ids, since, until)
+        rows = await session.execute(state)
+        for r in rows:
+            if r.kind == "case":
+                of_case[r.key] = r.debtor_id
+                known[r.debtor_id].cases.append(
+                    {
+                        "case_id": r.key,
+                        "debtor_id": r.debtor_id,
+                        "bank_id": r.text1,
+                        "status": r.text2,
+                        "channels": r.text3,
+                    }
+                )
+            elif r.kind == "attempt":
+                known[r.debtor_id].attempts.append(AttemptRow(r.key, r.text1, r.flag, r.at))
+            else:
+                suspended[r.key] = bool(r.flag)
+    targets: list[str | LookupError] = []
     for a in asks:
         if a.case_id is None:
-            out.append(str(a.debtor_id))
+            targets.append(str(a.debtor_id))
         else:
             found = of_case.get(a.case_id)
-            out.append(found if found is not None else UnknownCase(a.case_id))
-    return out
+            targets.append(found if found is not None else UnknownCase(a.case_id))
+    return targets, known, {i: suspended.get(i, False) for i in agent_ids}
 
 
 async def _lock_debtors(
-    session: AsyncSession, dialect: str, debtor_ids: list[str]
+    session: AsyncSession, dialect: str, case_ids: list[str], debtor_ids: list[str]
 ) -> dict[str, _Debtor]:
-    """Lock the debtors' rows in id order (every batch takes them in the same order: no
-    deadlock between batches) and read their unlifted holds in the same statement."""
-    if not debtor_ids:
+    """Lock the rows of the debtors asked about (by id, or as the debtor of an asked case) in
+    id order (every batch takes them in the same order: no deadlock between batches) and
+    read their unlifted holds in the same statement."""
+    if not case_ids and not debtor_ids:
         return {}
-    d, h = debtors.c, contact_holds.c
+    d, h, c = debtors.c, contact_holds.c, contact_cases.c
+    asked: Any = select(c.debtor_id).where(
+        in_ids(dialect, c.case_id, case_ids, element_type=String, name="case_ids")
+    )
+    if debtor_ids:
+        asked = asked.union_all(
+            select(d.debtor_id).where(
+                in_ids(dialect, d.debtor_id, debtor_ids, element_type=String, name="debtor_ids")
+            )
+        )
     rows = await session.execute(
         select(d.debtor_id, d.timezone, h.hold_id, h.kind, h.rule, h.until)
         .select_from(
@@ -358,7 +387,7 @@ async def _lock_debtors(
                 contact_holds, and_(h.debtor_id == d.debtor_id, h.lifted_at.is_(None))
             )
         )
-        .where(in_ids(dialect, d.debtor_id, debtor_ids, element_type=String, name="debtor_ids"))
+        .where(d.debtor_id.in_(asked))
         .order_by(d.debtor_id, h.hold_id)
         .with_for_update(of=debtors)
     )
@@ -370,40 +399,47 @@ async def _lock_debtors(
     return known
 
 
-async def _load_cases(session: AsyncSession, dialect: str, known: dict[str, _Debtor]) -> None:
-    if not known:
-        return
-    c = contact_cases.c
-    rows = await session.execute(
-        select(c.case_id, c.debtor_id, c.bank_id, c.status, c.channels)
-        .where(in_ids(dialect, c.debtor_id, list(known), element_type=String, name="debtor_ids"))
-        .order_by(c.debtor_id, c.case_id)
-    )
-    for r in rows.mappings():
-        known[r["debtor_id"]].cases.append(dict(r))
-
-
-async def _load_attempts(
-    session: AsyncSession,
-    dialect: str,
-    known: dict[str, _Debtor],
-    asks: Sequence[DecisionAsk],
-    targets: Sequence[str | LookupError],
-) -> None:
-    """The attempts the caps count: from the earliest local week start to the latest local
-    day or week end among the asks, per debtor (a few rows each: the caps keep them few)."""
-    spans: dict[str, list[datetime]] = defaultdict(list)
-    for ask, target in zip(asks, targets, strict=True):
-        if isinstance(target, str) and target in known:
-            zone = known[target].timezone
-            spans[target] += [*local_week_bounds(ask.when, zone), *local_day_bounds(ask.when, zone)]
-    if not spans:
-        return
-    since = min(min(s) for s in spans.values())
-    until = max(max(s) for s in spans.values())
-    rows = await load_attempts(session, dialect, sorted(spans), since, until)
-    for debtor_id, row in rows:
-        known[debtor_id].attempts.append(row)
+def _state_statement(
+    dialect: str, debtor_ids: list[str], agent_ids: list[str], since: datetime, until: datetime
+) -> Any:
+    """One statement, read after the lock (so it sees what the batches before committed):
+    the locked debtors' cases (``case``), their attempts in ``[since, until)``
+    (``attempt``) and the asking agents (``agent``), as rows of one shape."""
+    c, a, g = contact_cases.c, contact_attempts.c, contact_agents.c
+    no_text = null().cast(String)
+    no_flag = null().cast(Boolean)
+    no_at = null().cast(UtcDateTime)
+    parts = [
+        select(
+            literal("case").label("kind"),
+            c.case_id.label("key"),
+            c.debtor_id.label("debtor_id"),
+            c.bank_id.label("text1"),
+            c.status.label("text2"),
+            c.channels.label("text3"),
+            no_flag.label("flag"),
+            no_at.label("at"),
+        ).where(in_ids(dialect, c.debtor_id, debtor_ids, element_type=String, name="c_debtors")),
+        select(
+            literal("attempt"),
+            a.id,
+            a.debtor_id,
+            a.channel,
+            no_text,
+            no_text,
+            a.answered,
+            a.attempted_at,
+        ).where(
+            in_ids(dialect, a.debtor_id, debtor_ids, element_type=String, name="a_debtors"),
+            a.attempted_at >= since,
+            a.attempted_at < until,
+        ),
+        select(
+            literal("agent"), g.agent_id, no_text, no_text, no_text, no_text, g.suspended, no_at
+        ).where(in_ids(dialect, g.agent_id, agent_ids, element_type=String, name="agent_ids")),
+    ]
+    # Cases in (debtor, case) order: a debtor-level ask takes the first case that allows it.
+    return union_all(*parts).order_by("kind", "debtor_id", "key")
 
 
 async def load_attempts(
@@ -419,23 +455,6 @@ async def load_attempts(
         )
     )
     return [(r.debtor_id, AttemptRow(r.id, r.channel, r.answered, r.attempted_at)) for r in rows]
-
-
-async def _agents(
-    session: AsyncSession, dialect: str, asks: Sequence[DecisionAsk]
-) -> dict[str, bool]:
-    """Whether each asking agent is suspended (an agent QA never spoke of is not)."""
-    ids = sorted({a.agent_id for a in asks if a.agent_id is not None})
-    if not ids:
-        return {}
-    g = contact_agents.c
-    rows = await session.execute(
-        select(g.agent_id, g.suspended).where(
-            in_ids(dialect, g.agent_id, ids, element_type=String, name="agent_ids")
-        )
-    )
-    suspended = {r.agent_id: bool(r.suspended) for r in rows}
-    return {i: suspended.get(i, False) for i in ids}
 
 
 def count_attempts(
