@@ -8,6 +8,7 @@ account gives: the per-row report, the stored (encrypted) case, its events, its 
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -21,6 +22,7 @@ from collect_common.events import EventEnvelope
 pytestmark = pytest.mark.postgres
 
 ZHANG = "11010519491231002X"
+NOW = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # the frozen clock of case_api (conftest)
 
 BATCH = COPY_MIN_ROWS * 3  # well past the size from which rows are COPied
 
@@ -164,3 +166,47 @@ async def test_a_large_batch_emits_each_cases_events_feed_rows_and_timer(case_ap
         (str(e.subject), e.type) for e in envelopes
     )
     assert sorted(timers) == sorted(ids)
+
+
+async def test_a_large_batch_schedules_each_bucket_timer_as_a_single_timer_is(case_api) -> None:
+    report = (await _import(case_api, batch("LN-T")))["rows"]
+    alone = (await _import(case_api, [account("LN-T-ALONE", debtor_timezone="Europe/Berlin")]))[
+        "rows"
+    ]
+    app = case_api.app  # type: ignore[attr-defined]
+    async with app.state.runtime.sessions() as s:
+        rows = (
+            await s.execute(
+                text(
+                    "SELECT timer_key, kind, subject, due_at, state, remaining_ms, payload,"
+                    " attempts, last_error, created_at, fired_at FROM timers"
+                    " WHERE kind = 'case.bucket'"
+                )
+            )
+        ).all()
+    stored = {r.subject: tuple(r) for r in rows}
+    # rule: CASE-BUCKET. Due when the debtor's day turns: midnight in Shanghai is 16:00 UTC,
+    # in Berlin 23:00 UTC; payload encoded as every timer payload (sorted keys, no spaces).
+    shanghai, berlin = (
+        datetime(2026, 11, 28, 16, tzinfo=UTC),
+        datetime(2026, 11, 28, 23, tzinfo=UTC),
+    )
+    expected = [(str(r["case_id"]), shanghai) for r in report] + [
+        (str(alone[0]["case_id"]), berlin)
+    ]
+    assert len(stored) == len(expected) == BATCH + 1
+    for case_id, due in expected:
+        payload = json.dumps({"case_id": case_id}, sort_keys=True, separators=(",", ":"))
+        assert stored[case_id] == (
+            f"bucket:{case_id}",
+            "case.bucket",
+            case_id,
+            due,
+            "scheduled",
+            None,
+            payload,
+            0,
+            None,
+            NOW,
+            None,
+        )

@@ -20,6 +20,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import lru_cache
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from sqlalchemy import String, any_, bindparam, select, update
@@ -42,6 +44,7 @@ from case_svc.domain.promises import Promise, PromiseStatus
 from case_svc.domain.strategy import Channel, History, StrategyDecision, Track, Willingness
 from collect_common import timers
 from collect_common.db import insert_many
+from collect_common.events.catalogue import Event
 from collect_common.security.crypto import FieldCipher
 
 
@@ -53,6 +56,25 @@ def bucket_timer_key(case_id: str) -> str:
 def ensure_utc_db(value: datetime) -> datetime:
     """A stored instant as aware UTC (SQLite returns stored UTC values without zone)."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def phones_json(phones: Sequence[str]) -> str:
+    """The phones as the ``phones`` column holds them before encryption: a JSON list,
+    spelled as ``json.dumps(list(phones))`` spells it (``", "`` between items, non-ASCII
+    escaped), each string encoded by json's own C encoder."""
+    return "[" + ", ".join(map(encode_basestring_ascii, phones)) + "]"
+
+
+def feed_data(event: Event) -> str:
+    """A change-feed row's ``data``: the event's JSON, as ``event.model_dump_json()`` writes
+    it, without that method's per-call handling of its (here unused) options."""
+    return event.__pydantic_serializer__.to_json(event).decode()
+
+
+@lru_cache(maxsize=64)
+def _channels_column(channels: tuple[Channel, ...]) -> str:
+    """A track's channels, comma-separated, as the ``channels`` column holds them."""
+    return ",".join(str(c) for c in channels)
 
 
 class ConcurrentUpdate(RuntimeError):
@@ -224,7 +246,7 @@ class CaseRepository:
             "national_id_index": self.national_id_index(case.national_id),
             "name": case.name,
             "national_id": case.national_id,
-            "phones": json.dumps(list(case.phones)),
+            "phones": phones_json(case.phones),
             "address": case.address,
             "principal": case.principal,
             "interest": case.interest,
@@ -236,7 +258,7 @@ class CaseRepository:
             "willingness": str(case.willingness),
             "bucket": str(case.bucket),
             "track": str(case.strategy.track),
-            "channels": ",".join(str(c) for c in case.strategy.channels),
+            "channels": _channels_column(case.strategy.channels),
             "strategy_rule": case.strategy.rule_name,
             "strategy_version": case.strategy.table_version,
             "strategy_reason": case.strategy.reason,
@@ -253,15 +275,15 @@ class CaseRepository:
         """Insert new cases and their change-feed rows; large batches by COPY (insert_many)."""
         if not new_cases:
             return
-        await insert_many(
-            self.session,
-            cases,
-            [
-                {**self._values(c, now), "id": c.id, "opened_at": c.opened_at, "version": c.version}
-                for c in new_cases
-            ],
-        )
+        await insert_many(self.session, cases, [self._new_row(c, now) for c in new_cases])
         await self._record_changes(new_cases, now)
+
+    def _new_row(self, case: Case, now: datetime) -> dict[str, Any]:
+        row = self._values(case, now)
+        row["id"] = case.id
+        row["opened_at"] = case.opened_at
+        row["version"] = case.version
+        return row
 
     async def save(self, case: Case, now: datetime, *, expected_version: int) -> None:
         """Write a changed case; refuse if someone else changed it since it was read."""
@@ -377,7 +399,7 @@ class CaseRepository:
                 "case_id": case.id,
                 "contract_no": case.contract_no,
                 "change": event.type_name,
-                "data": event.model_dump_json(),
+                "data": feed_data(event),
                 "at": now,
             }
             for case in changed

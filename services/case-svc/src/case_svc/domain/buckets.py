@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from case_svc.domain.policy import CasePolicy
@@ -54,4 +55,12 @@ def debtor_today(now_utc: datetime, tz_name: str) -> date:
     """The debtor's local calendar day at the instant ``now_utc`` (aware)."""
     if now_utc.tzinfo is None or now_utc.utcoffset() is None:
         raise ValueError("naive datetime: every instant must carry its time zone")
-    return now_utc.astimezone(ZoneInfo(tz_name)).date()
+    return _local_date(now_utc, tz_name)
+
+
+@lru_cache(maxsize=256)
+def _local_date(instant: datetime, tz_name: str) -> date:
+    # A batch asks for the same instant and zone once per account: the answer is kept.
+    # Aware datetimes are equal (and hash alike) when they are the same instant, and the
+    # local day depends on nothing else.
+    return instant.astimezone(ZoneInfo(tz_name)).date()

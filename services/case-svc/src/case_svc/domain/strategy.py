@@ -138,6 +138,11 @@ class StrategyTable:
     tracks: Mapping[Track, TrackSpec]
     default_track: Track
     _index: Mapping[str, StrategyRule] = field(init=False, repr=False, compare=False)
+    # decide()'s answers by (bucket, history, willingness): a handful of combinations,
+    # asked once per imported account
+    _decisions: dict[tuple[str, str, str], StrategyDecision] = field(
+        init=False, repr=False, compare=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tracks", MappingProxyType(dict(self.tracks)))
@@ -192,7 +197,18 @@ class StrategyTable:
         return self._index[name]
 
     def decide(self, bucket: str, history: str, willingness: str) -> StrategyDecision:
-        """The first matching rule's track, else the default track (rule CASE-STRATEGY)."""
+        """The first matching rule's track, else the default track (rule CASE-STRATEGY).
+
+        The table never changes, so each combination is worked out once and the same
+        (immutable) decision returned after that."""
+        key = (bucket, history, willingness)
+        decision = self._decisions.get(key)
+        if decision is None:
+            decision = self._decide(bucket, history, willingness)
+            self._decisions[key] = decision
+        return decision
+
+    def _decide(self, bucket: str, history: str, willingness: str) -> StrategyDecision:
         for dim, value in (("buckets", bucket), ("history", history), ("willingness", willingness)):
             if value not in _DIMENSIONS[dim]:
                 raise ValueError(

@@ -29,9 +29,10 @@ whose handler recomputes the bucket and then waits for the debtor's midnight.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import String, and_, cast, literal, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,7 +47,8 @@ from case_svc.domain.plans import InstallmentStatus, Plan, PlanStatus
 from case_svc.domain.policy import CasePolicy
 from case_svc.domain.promises import Promise, end_of_day, next_midnight
 from collect_common import timers
-from collect_common.db import UnitOfWork, dialect_insert
+from collect_common.clock import ensure_utc
+from collect_common.db import UnitOfWork, dialect_insert, insert_many
 from collect_common.timers import Timer, TimerState
 
 if TYPE_CHECKING:
@@ -59,6 +61,7 @@ REPAIR_KIND = "case.repair"
 REPAIR_KEY = "bucket-repair"
 LATE = "late"  # the stage of a missed installment's timer
 _PENDING = (TimerState.SCHEDULED.value, TimerState.PAUSED.value)
+_SCHEDULED = TimerState.SCHEDULED.value
 
 
 # -- scheduling (inside the caller's unit of work) -------------------------------------
@@ -78,21 +81,41 @@ async def schedule_bucket(session: AsyncSession, case: Case, now: datetime) -> N
 
 
 async def schedule_buckets(session: AsyncSession, cases: Iterable[Case], now: datetime) -> None:
-    """The first bucket timers of newly opened cases, in one batched insert."""
-    await timers.schedule_new(
-        session,
-        (
-            timers.NewTimer(
-                key=bucket_timer_key(case.id),
-                kind=BUCKET_KIND,
-                subject=case.id,
-                due_at=next_midnight(now, case.debtor_timezone),
-                payload={"case_id": case.id},
+    """The first bucket timers of newly opened cases, in one batched write (``insert_many``:
+    COPY on PostgreSQL for large batches). The rows are those ``timers.schedule_new``
+    writes; a key that exists already is an ``IntegrityError``."""
+    await insert_many(session, timers_table, bucket_timer_rows(cases, now))
+
+
+def bucket_timer_rows(cases: Iterable[Case], now: datetime) -> list[dict[str, Any]]:
+    """rule: CASE-BUCKET. The ``timers`` rows of new cases' first bucket timers: each due
+    at the debtor's next local midnight (worked out once per time zone), payload
+    ``{"case_id": ...}`` encoded as every timer payload is (sorted keys, no spaces)."""
+    created = ensure_utc(now)
+    midnights: dict[str, datetime] = {}
+    rows = []
+    for case in cases:
+        due = midnights.get(case.debtor_timezone)
+        if due is None:
+            due = midnights[case.debtor_timezone] = ensure_utc(
+                next_midnight(now, case.debtor_timezone)
             )
-            for case in cases
-        ),
-        now,
-    )
+        rows.append(
+            {
+                "timer_key": bucket_timer_key(case.id),
+                "kind": BUCKET_KIND,
+                "subject": case.id,
+                "due_at": due,
+                "state": _SCHEDULED,
+                "remaining_ms": None,
+                "payload": '{"case_id":' + json.dumps(case.id) + "}",
+                "attempts": 0,
+                "last_error": None,
+                "created_at": created,
+                "fired_at": None,
+            }
+        )
+    return rows
 
 
 async def schedule_promise(session: AsyncSession, promise: Promise, now: datetime) -> None:
