@@ -1,5 +1,6 @@
 """Shared helpers of the fault tests: services as processes on a fixed daytime clock,
-accounts to import, signed dialer webhooks, and direct reads of a service's database."""
+accounts to import, signed dialer webhooks, people's tokens, and direct reads of a
+service's database and of the topics."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from typing import Any
 
 import psycopg2
 
-from collect_common.clock import OffsetFile
+from collect_common.clock import OffsetFile, OffsetFileClock
+from collect_common.security.auth import Role, TokenService
 from collect_common.security.webhooks import sign
-from collect_common.settings import DEV_API_KEYS, DEV_WEBHOOK_SECRETS
+from collect_common.settings import DEV_API_KEYS, DEV_TOKEN_SECRET, DEV_WEBHOOK_SECRETS
 from collect_common.testing.infra import async_url, create_database, free_port, sync_url
 from collect_common.testing.processes import ServiceProcess
 
@@ -116,6 +118,30 @@ def count(database: str, sql: str, *params: Any) -> int:
 async def event_ids_on_topic(bootstrap: str, topic: str, event_type: str) -> list[str]:
     """The ids of every ``event_type`` envelope on ``topic``, from the first offset to the
     current end (duplicates kept: the relay publishes at least once)."""
+    return (await event_ids_by_type(bootstrap, topic)).get(event_type, [])
+
+
+def column(database: str, sql: str, *params: Any) -> list[Any]:
+    """The first column of every row, read straight from a service's database."""
+    conn = psycopg2.connect(sync_url(database), connect_timeout=5)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params or None)
+            return [row[0] for row in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def person(clock_file: Path, subject: str, role: Role) -> dict[str, str]:
+    """A person's headers: a token signed now on the clock of ``clock_file`` (the one the
+    services read), as the platform's identity provider would issue it."""
+    tokens = TokenService(DEV_TOKEN_SECRET, "collect-platform", OffsetFileClock(clock_file))
+    return {"Authorization": f"Bearer {tokens.issue(subject, [role])}"}
+
+
+async def event_ids_by_type(bootstrap: str, topic: str) -> dict[str, list[str]]:
+    """Every envelope id on ``topic`` from the first offset to the current end, by event
+    type (duplicates kept: the relay publishes at least once)."""
     from aiokafka import AIOKafkaConsumer
 
     from collect_common.events import EventEnvelope
@@ -131,7 +157,7 @@ async def event_ids_on_topic(bootstrap: str, topic: str, event_type: str) -> lis
         ends = await reader.end_offsets(parts)
         for tp, first in (await reader.beginning_offsets(parts)).items():
             reader.seek(tp, first)
-        ids: list[str] = []
+        ids: dict[str, list[str]] = {}
 
         async def behind() -> bool:
             return any([await reader.position(tp) < ends[tp] for tp in parts])
@@ -141,19 +167,21 @@ async def event_ids_on_topic(bootstrap: str, topic: str, event_type: str) -> lis
             for messages in batch.values():
                 for m in messages:
                     envelope = EventEnvelope.from_bytes(m.value)
-                    if envelope.type == event_type:
-                        ids.append(envelope.id)
+                    ids.setdefault(envelope.type, []).append(envelope.id)
         return ids
     finally:
         await reader.stop()
 
 
-def column(database: str, sql: str, *params: Any) -> list[Any]:
-    """The first column of every row, read straight from a service's database."""
+def outbox_ids_by_type(database: str) -> dict[tuple[str, str], list[str]]:
+    """Every event id a service's outbox recorded, by (topic, event type)."""
     conn = psycopg2.connect(sync_url(database), connect_timeout=5)
     try:
         with conn.cursor() as cur:
-            cur.execute(sql, params or None)
-            return [row[0] for row in cur.fetchall()]
+            cur.execute("SELECT topic, event_type, event_id FROM outbox")
+            ids: dict[tuple[str, str], list[str]] = {}
+            for topic, event_type, event_id in cur.fetchall():
+                ids.setdefault((topic, event_type), []).append(event_id)
+            return ids
     finally:
         conn.close()
