@@ -25,7 +25,8 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, Final, TextIO
 
@@ -36,6 +37,7 @@ from collect_common.security.masking import mask_field
 
 __all__ = [
     "LOG_KEYS_NOT_MASKED",
+    "RepeatLimiter",
     "bind_context",
     "bound_context",
     "clear_context",
@@ -68,6 +70,49 @@ FOREIGN_LOGGERS: Final = (
 """Libraries whose own handlers are removed so their records reach the JSON handler."""
 
 _HANDLER_MARK: Final = "_collect_common_handler"
+
+REPEAT_LIMITED_LOGGERS: Final = ("aiokafka",)
+"""Libraries that log every failed reconnect while a broker is away (thousands of lines a
+minute per service during a broker outage): their repeats are limited by
+:class:`RepeatLimiter`."""
+REPEAT_WINDOW_SECONDS: Final = 30.0
+
+
+class RepeatLimiter(logging.Filter):
+    """On the handler of standard-library records: of the records of ``loggers`` (and
+    their children), lets one per logger, level and message template through per
+    ``window`` seconds; the next one let through says how many were held back in between. A record
+    with other arguments but the same template (``Unable connect to node %s``) is a repeat.
+    """
+
+    def __init__(
+        self,
+        loggers: tuple[str, ...] = REPEAT_LIMITED_LOGGERS,
+        window: float = REPEAT_WINDOW_SECONDS,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
+        super().__init__()
+        self._loggers = loggers
+        self._window = window
+        self._now = now
+        self._seen: dict[tuple[str, int, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        name = record.name
+        if not any(name == n or name.startswith(n + ".") for n in self._loggers):
+            return True
+        key = (record.name, record.levelno, str(record.msg))
+        now = self._now()
+        last = self._seen.get(key)
+        if last is not None and now - last[0] < self._window:
+            self._seen[key] = (last[0], last[1] + 1)
+            return False
+        if len(self._seen) >= 1024:
+            self._seen.clear()
+        self._seen[key] = (now, 0)
+        if last is not None and last[1]:
+            record.msg = f"{record.msg} ({last[1]} more like it in the last {now - last[0]:.0f} s)"
+        return True
 
 
 def mask_pii(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -148,6 +193,7 @@ def configure_logging(
     output = stream if stream is not None else sys.stdout
     handler = logging.StreamHandler(output)
     setattr(handler, _HANDLER_MARK, True)
+    handler.addFilter(RepeatLimiter())
     finishing: list[Processor] = [
         _AddService(service),
         structlog.processors.format_exc_info,

@@ -13,6 +13,7 @@ import structlog
 
 from collect_common.logging import (
     FOREIGN_LOGGERS,
+    RepeatLimiter,
     bind_context,
     bound_context,
     clear_context,
@@ -242,3 +243,29 @@ def test_an_unnamed_logger_is_named_after_its_module(stream: io.StringIO) -> Non
     [line] = lines(stream)
     assert line["logger"] == __name__
     assert line["level"] == "info"
+
+
+def test_a_library_repeating_itself_during_an_outage_is_held_to_one_line_a_window() -> None:
+    now = [1000.0]
+    limiter = RepeatLimiter(("aiokafka",), window=30, now=lambda: now[0])
+    buffer = io.StringIO()
+    configure_logging("case-svc", stream=buffer)
+    [handler] = [h for h in logging.getLogger().handlers if getattr(h, "stream", None) is buffer]
+    assert [type(f) for f in handler.filters] == [RepeatLimiter]  # installed by configure
+    handler.filters[:] = [limiter]  # the same, on a clock the test moves
+    conn = logging.getLogger("aiokafka.conn")
+    for port in range(500):
+        conn.error("Unable connect to node with id %s", port)
+    logging.getLogger("aiokafka.producer").warning("Got error produce response")
+    logging.getLogger("uvicorn.error").error("not a library that repeats itself")
+    logging.getLogger("uvicorn.error").error("not a library that repeats itself")
+    now[0] += 31
+    conn.error("Unable connect to node with id %s", 7)
+
+    assert [line["event"] for line in lines(buffer)] == [
+        "Unable connect to node with id 0",
+        "Got error produce response",
+        "not a library that repeats itself",
+        "not a library that repeats itself",
+        "Unable connect to node with id 7 (499 more like it in the last 31 s)",
+    ]
