@@ -16,8 +16,9 @@ ratio = api rate / COPY rate; goal >= 0.2. The case-svc process's resident memor
 every 0.2 s from before the first request until the outbox has drained; its peak should stay
 under 300 MB. The service process's CPU time (/proc) is reported too, per account, for the
 import and until the outbox has drained: how close its one event loop is to a full core,
-and how much the relay adds. BENCH_REPEAT repeats (default 1), each on fresh databases;
-medians of the rates and the highest peak are reported.
+and how much the relay adds; and, while importing and while copying, the CPU of the whole
+machine, of PostgreSQL's processes and of the broker, per account. BENCH_REPEAT repeats
+(default 1), each on fresh databases; medians of the rates and the highest peak are reported.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from machine_cpu import cpu_by_command, cpu_spent
 
 from collect_common.settings import DEV_API_KEYS
 from collect_common.testing.infra import async_url, create_database, drop_database, free_port
@@ -242,9 +244,11 @@ async def copy_rate(server_url: str, records: list[tuple[Any, ...]]) -> float:
         conn = await asyncpg.connect(url)
         try:
             await conn.execute(COPY_DDL)
+            cpu0 = cpu_by_command()
             started = time.perf_counter()
             await conn.copy_records_to_table(COPY_TABLE, records=records, columns=COPY_COLUMNS)
             rate = len(records) / (time.perf_counter() - started)
+            COPY_CPU.append(cpu_spent(cpu0, cpu_by_command()))
             copied = await conn.fetchval(f"SELECT count(*) FROM {COPY_TABLE}")  # noqa: S608
             assert copied == len(records), f"COPY wrote {copied} of {len(records)}"
             return rate
@@ -296,6 +300,7 @@ async def api_import(
                 raise RuntimeError(f"{path} answered {r.status_code}: {r.text[:500]}")
             rss_start = rss_bytes(proc.proc.pid)
             cpu_start = cpu_seconds(proc.proc.pid)
+            others_start = cpu_by_command()
             answers = []
             with RssSampler(proc.proc.pid) as rss:
                 started = time.perf_counter()
@@ -308,6 +313,7 @@ async def api_import(
                     answers.append(r)
                 elapsed = time.perf_counter() - started
                 cpu_import = cpu_seconds(proc.proc.pid) - cpu_start
+                others = cpu_spent(others_start, cpu_by_command())
                 deadline = time.perf_counter() + DRAIN_TIMEOUT_S
                 while await pg.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL"):
                     if time.perf_counter() > deadline:
@@ -330,6 +336,10 @@ async def api_import(
             # the service's own CPU: how far it is from using one core fully (GIL-bound)
             "service_cpu_s": cpu_import,
             "service_cpu_drained_s": cpu_drained,
+            # while importing: all CPUs, PostgreSQL's processes, the broker's
+            "machine_cpu_s": others["machine"],
+            "postgres_cpu_s": others["postgres"],
+            "kafka_cpu_s": others["java"],
         }
     finally:
         await asyncio.to_thread(proc.stop)
@@ -358,6 +368,13 @@ async def ndjson_available(bootstrap: str, server_url: str, log_dir: Path) -> bo
         drop_database(server_url, name)
 
 
+COPY_CPU: list[dict[str, float]] = []  # cpu_spent of each COPY run
+
+
+def _per_account(runs: list[dict[str, Any]], key: str) -> float:
+    return round(statistics.median(r[key] for r in runs) * 1e6 / N, 1)
+
+
 async def bench(bootstrap: str, server_url: str) -> dict[str, Any]:
     log_dir = Path(tempfile.mkdtemp(prefix="bench-case-import-"))
     forms = ["json"]
@@ -369,7 +386,11 @@ async def bench(bootstrap: str, server_url: str) -> dict[str, Any]:
         tag = f"r{rep}-{uuid.uuid4().hex[:6]}"
         rows = accounts(N, tag)
         copy_rates.append(await copy_rate(server_url, copy_records(rows)))
-        line = f"  run {rep + 1}/{REPEAT}: COPY {copy_rates[-1]:,.0f}/s"
+        line = (
+            f"  run {rep + 1}/{REPEAT}: COPY {copy_rates[-1]:,.0f}/s (machine "
+            f"{COPY_CPU[-1]['machine'] * 1e6 / N:.1f} us a row, PostgreSQL "
+            f"{COPY_CPU[-1]['postgres'] * 1e6 / N:.1f} us)"
+        )
         for form in forms:
             try:
                 got = await api_import(bootstrap, server_url, rows, form, log_dir)
@@ -386,7 +407,10 @@ async def bench(bootstrap: str, server_url: str) -> dict[str, Any]:
                 f"{got['drained_s']:.1f}s, {got['events']:,} events, peak RSS "
                 f"{got['peak_rss_mb']:.0f} MB, service CPU {got['service_cpu_s']:.1f}s "
                 f"= {got['service_cpu_s'] / got['seconds']:.0%} of a core, "
-                f"{got['service_cpu_drained_s']:.1f}s until drained)"
+                f"{got['service_cpu_drained_s']:.1f}s until drained; while importing, per "
+                f"account: machine {got['machine_cpu_s'] * 1e6 / N:.0f} us, PostgreSQL "
+                f"{got['postgres_cpu_s'] * 1e6 / N:.0f} us, "
+                f"broker {got['kafka_cpu_s'] * 1e6 / N:.0f} us)"
             )
         print(line, flush=True)
 
@@ -411,6 +435,15 @@ async def bench(bootstrap: str, server_url: str) -> dict[str, Any]:
         "outbox_drained_per_s": round(N / statistics.median(r["drained_s"] for r in json_runs)),
         "service_cpu_us_per_account": round(
             statistics.median(r["service_cpu_s"] for r in json_runs) * 1e6 / N
+        ),
+        "machine_cpu_us_per_account": _per_account(json_runs, "machine_cpu_s"),
+        "postgres_cpu_us_per_account": _per_account(json_runs, "postgres_cpu_s"),
+        "kafka_cpu_us_per_account": _per_account(json_runs, "kafka_cpu_s"),
+        "copy_machine_cpu_us_per_row": round(
+            statistics.median(c["machine"] for c in COPY_CPU[-REPEAT:]) * 1e6 / N, 1
+        ),
+        "copy_postgres_cpu_us_per_row": round(
+            statistics.median(c["postgres"] for c in COPY_CPU[-REPEAT:]) * 1e6 / N, 1
         ),
         "service_cpu_us_per_account_drained": round(
             statistics.median(r["service_cpu_drained_s"] for r in json_runs) * 1e6 / N

@@ -44,6 +44,7 @@ from urllib.parse import urlsplit
 
 import asyncpg
 from lean_http import LeanClient, LeanHttpError
+from machine_cpu import cpu_by_command, cpu_spent
 
 from collect_common.settings import DEV_API_KEYS
 from collect_common.testing.infra import async_url, create_database, drop_database, free_port
@@ -187,13 +188,14 @@ async def closed_loop(url: str, bodies: list[bytes], pid: int) -> dict[str, Any]
                     continue
                 answers.append(json.loads(text))
 
-        srv0, cli0 = cpu_seconds(pid), time.process_time()
+        srv0, cli0, all0 = cpu_seconds(pid), time.process_time(), cpu_by_command()
         started = time.perf_counter()
         await asyncio.wait_for(
             asyncio.gather(*(worker() for _ in range(CONCURRENCY))), PHASE_TIMEOUT_S
         )
         elapsed = time.perf_counter() - started
         srv, cli = cpu_seconds(pid) - srv0, time.process_time() - cli0
+        others = cpu_spent(all0, cpu_by_command())
     finally:
         await http.aclose()
     if errors:
@@ -205,6 +207,9 @@ async def closed_loop(url: str, bodies: list[bytes], pid: int) -> dict[str, Any]
         "p99_ms": _pct(latencies, 99),
         "server_cpu": srv / elapsed,
         "client_cpu": cli / elapsed,
+        "server_cpu_us": srv * 1e6 / len(bodies),
+        "machine_cpu_us": others["machine"] * 1e6 / len(bodies),
+        "postgres_cpu_us": others["postgres"] * 1e6 / len(bodies),
         "answers": answers,
     }
 
@@ -237,7 +242,7 @@ async def open_loop(url: str, bodies: list[bytes], pid: int) -> dict[str, Any]:
             answers.append(json.loads(text))
 
         tasks: list[asyncio.Task[None]] = []
-        srv0, cli0 = cpu_seconds(pid), time.process_time()
+        srv0, cli0, all0 = cpu_seconds(pid), time.process_time(), cpu_by_command()
         start = time.perf_counter() + 0.05
         for i, body in enumerate(bodies):
             due = start + i * interval
@@ -249,9 +254,13 @@ async def open_loop(url: str, bodies: list[bytes], pid: int) -> dict[str, Any]:
         await asyncio.wait_for(asyncio.gather(*tasks), PHASE_TIMEOUT_S)
         elapsed = time.perf_counter() - start
         srv, cli = cpu_seconds(pid) - srv0, time.process_time() - cli0
+        others = cpu_spent(all0, cpu_by_command())
     finally:
         await http.aclose()
     return {
+        "server_cpu_us": srv * 1e6 / len(bodies),
+        "machine_cpu_us": others["machine"] * 1e6 / len(bodies),
+        "postgres_cpu_us": others["postgres"] * 1e6 / len(bodies),
         "offered_per_s": len(bodies) / offered_s,
         "seconds": elapsed,
         "p50_ms": _pct(latencies, 50),
@@ -403,6 +412,11 @@ async def bench(bootstrap: str, server_url: str) -> dict[str, Any]:
         f"(server CPU {svc_closed['server_cpu']:.0%}, client CPU {svc_closed['client_cpu']:.0%})"
         f"\n  open loop {OPEN_RPS}/s: contact-svc p50 {svc_open['p50_ms']:.1f} ms p99 "
         f"{p99:.1f} ms max {svc_open['max_ms']:.1f} ms; bare p99 {bare_open['p99_ms']:.1f} ms"
+        f"\n  CPU per decision, closed loop: contact-svc {svc_closed['server_cpu_us']:.0f} us, "
+        f"PostgreSQL {svc_closed['postgres_cpu_us']:.0f} us, machine "
+        f"{svc_closed['machine_cpu_us']:.0f} us (bare: server {bare_closed['server_cpu_us']:.0f} "
+        f"us, machine {bare_closed['machine_cpu_us']:.0f} us); open loop: contact-svc "
+        f"{svc_open['server_cpu_us']:.0f} us, PostgreSQL {svc_open['postgres_cpu_us']:.0f} us"
         f"\n  debtors in {info['timezone']} (local {info['local_time']}): {info['tally']}"
         f"\n  logs in {log_dir}",
         flush=True,
@@ -415,6 +429,13 @@ async def bench(bootstrap: str, server_url: str) -> dict[str, Any]:
         "ratio": round(ratio, 3),
         "goal": GOAL,
         "meets_goal": ratio >= GOAL,
+        "server_cpu_us_per_decision": round(svc_closed["server_cpu_us"]),
+        "postgres_cpu_us_per_decision": round(svc_closed["postgres_cpu_us"]),
+        "machine_cpu_us_per_decision": round(svc_closed["machine_cpu_us"]),
+        "bare_server_cpu_us_per_request": round(bare_closed["server_cpu_us"]),
+        "bare_machine_cpu_us_per_request": round(bare_closed["machine_cpu_us"]),
+        "open_server_cpu_us_per_decision": round(svc_open["server_cpu_us"]),
+        "open_postgres_cpu_us_per_decision": round(svc_open["postgres_cpu_us"]),
         "closed_p50_ms": round(svc_closed["p50_ms"], 2),
         "closed_p99_ms": round(svc_closed["p99_ms"], 2),
         "bare_closed_p99_ms": round(bare_closed["p99_ms"], 2),
