@@ -133,6 +133,9 @@ async def test_decisions_are_counted_by_channel_outcome_and_denying_rule(
     assert value("contact_decisions_total", channel="sms", outcome="denied") == 1
     assert value("contact_decision_denials_total", channel="call", rule="CALL-DAILY-CAP") == 1
     assert value("contact_decision_denials_total", channel="sms", rule="QA-SANCTION") == 1
+    # one after the other, so five batches of one (group commit's reach shows in the sizes)
+    assert value("contact_decision_batch_size_sum") == 5
+    assert value("contact_decision_batch_size_count") == 5
 
 
 async def test_each_decision_event_carries_its_own_requests_correlation(

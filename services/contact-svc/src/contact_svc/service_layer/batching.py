@@ -115,6 +115,8 @@ class DecisionBatcher:
         async with self._ctx.uow_factory() as uow:
             answers = await decide_many(uow, self._ctx.policies, [ask for ask, _ in batch])
             await uow.commit()
+        if self._ctx.metrics is not None:
+            self._ctx.metrics.batch_sizes.observe(len(batch))
         for (ask, future), answer in zip(batch, answers, strict=True):
             if isinstance(answer, LookupError):
                 _settle(future, answer)

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from sqlalchemy import Boolean, String, and_, insert, literal, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -89,6 +89,14 @@ class DecisionMetrics:
             ["service", "channel", "rule"],
             registry=registry,
         )
+
+        self.batch_sizes = Histogram(
+            "contact_decision_batch_size",
+            "Pre-dial decisions taken in one transaction (group commit)",
+            ["service"],
+            registry=registry,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+        ).labels(service)
 
     def record(self, channel: str, decision: Decision) -> None:
         outcome = "allowed" if decision.allowed else "denied"
