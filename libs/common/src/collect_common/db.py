@@ -141,8 +141,15 @@ def add_platform_tables(metadata: MetaData) -> None:
     )
 
 
-def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
-    """An async engine for PostgreSQL (asyncpg) or SQLite (aiosqlite). Connects lazily."""
+def create_engine(
+    url: str,
+    *,
+    echo: bool = False,
+    pool_size: int = 10,
+    timeouts: DatabaseTimeouts | None = None,
+) -> AsyncEngine:
+    """An async engine for PostgreSQL (asyncpg) or SQLite (aiosqlite). Connects lazily.
+    ``timeouts`` bound the waits on PostgreSQL (default: :class:`DatabaseTimeouts`)."""
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+asyncpg://" + url.split("://", 1)[1]
     if url.startswith("sqlite"):
@@ -160,7 +167,7 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
             cur.close()
 
         return engine
-    timeouts = DatabaseTimeouts.from_env()
+    timeouts = timeouts or DatabaseTimeouts()
     return _create_async_engine(
         url,
         echo=echo,
@@ -179,30 +186,14 @@ class DatabaseTimeouts:
     ``connect``: establishing a connection (asyncpg ``timeout``; its default is 60 s);
     ``command``: any one statement, client side, so it also bounds a server that accepts
     but never answers (asyncpg ``command_timeout``; none by default); ``pool``: waiting for
-    a free pooled connection. From ``DB_CONNECT_TIMEOUT_SECONDS``,
-    ``DB_COMMAND_TIMEOUT_SECONDS`` and ``DB_POOL_TIMEOUT_SECONDS``.
+    a free pooled connection. A service takes them from its settings
+    (``DB_CONNECT_TIMEOUT_SECONDS``, ``DB_COMMAND_TIMEOUT_SECONDS``,
+    ``DB_POOL_TIMEOUT_SECONDS``).
     """
 
     connect: float = 5.0
     command: float = 60.0
     pool: float = 10.0
-
-    @classmethod
-    def from_env(cls) -> DatabaseTimeouts:
-        def seconds(name: str, default: float) -> float:
-            raw = os.environ.get(name, "").strip()
-            if not raw:
-                return default
-            value = float(raw)
-            if value <= 0:
-                raise ValueError(f"{name} must be a positive number of seconds, not {raw!r}")
-            return value
-
-        return cls(
-            connect=seconds("DB_CONNECT_TIMEOUT_SECONDS", cls.connect),
-            command=seconds("DB_COMMAND_TIMEOUT_SECONDS", cls.command),
-            pool=seconds("DB_POOL_TIMEOUT_SECONDS", cls.pool),
-        )
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -85,7 +85,7 @@ class ServiceRuntime:
         self.metadata = metadata
         self.migrations = migrations
         self.database_url = settings.resolved_database_url()
-        self.engine = create_engine(self.database_url)
+        self.engine = create_engine(self.database_url, timeouts=settings.database_timeouts())
         self.sessions = session_factory(self.engine)
         self.registry = CollectorRegistry()
         self.bus_metrics = BusMetrics(self.registry, self.service)

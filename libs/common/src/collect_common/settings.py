@@ -14,6 +14,8 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from collect_common.db import DatabaseTimeouts
+
 
 def _dev_key(label: str) -> str:
     return base64.b64encode(hashlib.sha256(f"collect-dev-{label}".encode()).digest()).decode()
@@ -47,6 +49,21 @@ class ServiceSettings(BaseSettings):
     service_name: str = "service"
     database_url: str = Field(
         default="", description="SQLAlchemy async URL; empty: a SQLite file under var/"
+    )
+    # How long a request may wait on PostgreSQL before it fails and answers 503
+    # (collect_common.db.DatabaseTimeouts); asyncpg's own defaults are 60 s and none.
+    db_connect_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=600, description="Establishing a database connection"
+    )
+    db_command_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Any one statement, client side (bounds a server that never answers); "
+        "generous so long reports are not cut",
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=600, description="Waiting for a free pooled connection"
     )
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     log_level: str = "INFO"
@@ -124,3 +141,10 @@ class ServiceSettings(BaseSettings):
 
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite+aiosqlite:///var/{self.service_name}.db"
+
+    def database_timeouts(self) -> DatabaseTimeouts:
+        return DatabaseTimeouts(
+            connect=self.db_connect_timeout_seconds,
+            command=self.db_command_timeout_seconds,
+            pool=self.db_pool_timeout_seconds,
+        )
