@@ -185,3 +185,85 @@ def outbox_ids_by_type(database: str) -> dict[tuple[str, str], list[str]]:
             return ids
     finally:
         conn.close()
+
+
+def rows(database: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Every row of a query, read straight from a service's database (sync URL)."""
+    conn = psycopg2.connect(sync_url(database), connect_timeout=5)
+    try:
+        with conn.cursor() as cur:
+            cur.execute(sql, params or None)
+            return [tuple(row) for row in cur.fetchall()]
+    finally:
+        conn.close()
+
+
+def replicas(
+    name: str,
+    database: str,
+    kafka: str,
+    workdir: Path,
+    clock_file: Path,
+    *,
+    how_many: int = 2,
+    env: dict[str, str] | None = None,
+) -> list[ServiceProcess]:
+    """``how_many`` processes of one service on the same database and broker, hence in the
+    same consumer group, each on its own port and with its own log file
+    (``workdir/<name>-<n>/<name>-svc.log``), ``env`` added to each one's environment."""
+    procs = []
+    for n in range(1, how_many + 1):
+        logs = workdir / f"{name}-{n}"
+        logs.mkdir(exist_ok=True)
+        procs.append(service(name, database, kafka, logs, clock_file, None, **(env or {})))
+    return procs
+
+
+async def metric_total(url: str, sample: str, **labels: str) -> float:
+    """The sum of a process's ``/metrics`` samples named ``sample`` whose labels include
+    ``labels`` (0 when there are none)."""
+    import httpx
+    from prometheus_client.parser import text_string_to_metric_families
+
+    async with httpx.AsyncClient(base_url=url, timeout=10) as http:
+        r = await http.get("/metrics")
+    r.raise_for_status()
+    total = 0.0
+    for family in text_string_to_metric_families(r.text):
+        for s in family.samples:
+            if s.name == sample and all(s.labels.get(k) == v for k, v in labels.items()):
+                total += s.value
+    return total
+
+
+def assigned_partitions(proc: ServiceProcess) -> set[str] | None:
+    """The partitions a process's consumer holds now, from its log (``partitions
+    assigned`` / ``partitions revoked`` lines, console format): None when it holds none,
+    or while a rebalance has revoked them and not yet assigned new ones."""
+    import ast
+    import re
+
+    held: set[str] | None = None
+    pattern = re.compile(r"partitions (assigned|revoked) .*?partitions=(\[[^\]]*\])")
+    try:
+        text = proc.log_path.read_text(errors="replace")
+    except OSError:
+        return None
+    for match in pattern.finditer(text):
+        held = set(ast.literal_eval(match[2])) if match[1] == "assigned" else None
+    return held or None
+
+
+def group_shared(procs: list[ServiceProcess]) -> bool:
+    """Whether every process of one consumer group holds partitions of its own: the
+    rebalance after the last one joined is over and the load is split."""
+    held = [assigned_partitions(p) for p in procs]
+    if any(h is None for h in held):
+        return False
+    seen: set[str] = set()
+    for h in held:
+        assert h is not None
+        if seen & h:
+            return False  # the old assignment still shows in one of the logs
+        seen |= h
+    return True
