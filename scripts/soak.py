@@ -237,7 +237,11 @@ async def soak(urls: dict[str, str], procs: list[ServiceProcess], clock_file: Pa
     mix = Mix(urls, OffsetFileClock(clock_file))
     samples: dict[str, list[tuple[float, float]]] = {p.name: [] for p in procs}
     debtors: dict[str, str] = {}
-    async with httpx.AsyncClient(timeout=30) as http:
+    # An idle keep-alive connection is dropped by the client before uvicorn closes it (5 s):
+    # with both at 5 s, the portal's request every 5 s could go out on a connection the
+    # server was closing (a ReadError in earlier runs).
+    limits = httpx.Limits(keepalive_expiry=2.0)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
         for _ in range(10):
             await mix.intake(http)
         await mix.wait_known(http)
