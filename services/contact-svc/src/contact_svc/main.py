@@ -34,6 +34,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         app.state.contact_context,
         max_batch=settings.decision_batch_max,
         workers=settings.decision_batch_workers,
+        linger_seconds=settings.decision_batch_linger_ms / 1000,
     )
     _close_on_shutdown(app, app.state.decision_batcher)
     return app

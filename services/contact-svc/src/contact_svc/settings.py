@@ -41,6 +41,13 @@ class Settings(ServiceSettings):
         le=5000,
         description="Most pre-dial decisions taken in one transaction (group commit)",
     )
+    decision_batch_linger_ms: float = Field(
+        default=0.0,
+        ge=0,
+        le=50,
+        description="Under load (asks already waiting), how long a decision batch waits for "
+        "more asks before it starts; a lone ask never waits",
+    )
     decision_batch_workers: int = Field(
         default=2,
         ge=1,

@@ -17,6 +17,7 @@ from collect_common.events.types import AgentSuspended
 from collect_common.testing.apps import offline_settings, service_client
 from contact_svc.adapters.tables import contact_attempts, contact_denials
 from contact_svc.main import create_app
+from contact_svc.service_layer.batching import DecisionBatcher
 from contact_svc.service_layer.decisions import (
     DecisionAsk,
     DecisionOutcome,
@@ -165,3 +166,49 @@ async def test_each_decision_event_carries_its_own_requests_correlation(
         decision_id = data.get("contact_id") or data.get("decision_id")
         seen[by_decision[decision_id]] = (envelope["correlationid"], envelope["causationid"])
     assert seen == {n: (f"flow-{n}", f"req-{n}") for n in range(6)}
+
+
+async def test_under_load_a_lingering_batch_takes_the_asks_that_arrive_meanwhile(
+    contact_api: httpx.AsyncClient, apply: Apply, clock: FrozenClock
+) -> None:
+    for n in range(4):
+        await apply(imported(f"c-l{n}", f"d-l{n}"))
+    ctx = contact_api.app.state.contact_context  # type: ignore[attr-defined]
+    now = clock.now()
+    sizes: list[int] = []
+    late: list[asyncio.Task[DecisionOutcome]] = []
+
+    class Recording:
+        def observe(self, size: int) -> None:
+            sizes.append(size)
+
+    def ask(n: int) -> DecisionAsk:
+        return DecisionAsk(now, "call", case_id=f"c-l{n}")
+
+    steps: list[float] = []
+
+    async def a_third_ask_arrives_while_lingering(seconds: float) -> None:
+        steps.append(seconds)
+        if not late:  # during the first step: it is queued before the step ends
+            late.append(asyncio.create_task(batcher.decide(ask(2))))
+            await asyncio.sleep(0)
+
+    metrics = ctx.metrics
+    original = metrics.batch_sizes
+    metrics.batch_sizes = Recording()
+    batcher = DecisionBatcher(
+        ctx, workers=1, linger_seconds=0.005, sleep=a_third_ask_arrives_while_lingering
+    )
+    try:
+        lone = await batcher.decide(ask(3))  # nobody waiting: decided at once, no linger
+        assert lone.decision.allowed and not late and sizes == [1]
+        # two asks queued at once: under load, so the batch lingers and takes the third
+        first = await asyncio.gather(batcher.decide(ask(0)), batcher.decide(ask(1)))
+        third = await late[0]
+    finally:
+        await batcher.aclose()
+        metrics.batch_sizes = original
+    assert sizes == [1, 3]
+    # a step brought an ask, the next brought none: it stopped lingering there
+    assert steps == [0.001, 0.001]
+    assert all(o.decision.allowed for o in [*first, third])

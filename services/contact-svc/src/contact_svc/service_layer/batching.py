@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 
 import structlog
@@ -34,15 +35,26 @@ from contact_svc.service_layer.decisions import (
 log = structlog.get_logger(__name__)
 
 _Pending = tuple[DecisionAsk, asyncio.Future[DecisionOutcome]]
+LINGER_STEP = 0.001  # seconds: how often a lingering batch looks for new asks
 
 
 class DecisionBatcher:
-    def __init__(self, ctx: ContactContext, *, max_batch: int = 256, workers: int = 2) -> None:
-        if max_batch < 1 or workers < 1:
-            raise ValueError("max_batch and workers must be at least 1")
+    def __init__(
+        self,
+        ctx: ContactContext,
+        *,
+        max_batch: int = 256,
+        workers: int = 2,
+        linger_seconds: float = 0.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if max_batch < 1 or workers < 1 or linger_seconds < 0:
+            raise ValueError("max_batch and workers must be at least 1, linger at least 0")
         self._ctx = ctx
         self._max_batch = max_batch
         self._workers = workers
+        self._linger = linger_seconds
+        self._sleep = sleep
         self._queue: asyncio.Queue[_Pending] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -88,6 +100,8 @@ class DecisionBatcher:
         queue = self._queue
         while True:
             batch = [await queue.get()]
+            if self._linger and not queue.empty():
+                await self._linger_while_asks_arrive(queue)
             while len(batch) < self._max_batch and not queue.empty():
                 batch.append(queue.get_nowait())
             live = [(ask, f) for ask, f in batch if not f.cancelled()]
@@ -110,6 +124,23 @@ class DecisionBatcher:
                         await self._decide([one])
                     except Exception as single:
                         _settle(one[1], single)
+
+    async def _linger_while_asks_arrive(self, queue: asyncio.Queue[_Pending]) -> None:
+        """Under load (asks already waiting), let the batch fill a little longer so that its
+        fixed cost (round trips, commit) is shared by more asks: wait in steps of
+        ``LINGER_STEP`` up to the linger, while each step brings new asks. When none come
+        (the callers are all waiting for answers) it starts at once; a lone ask never
+        waits."""
+        step = min(self._linger, LINGER_STEP)
+        size = queue.qsize()
+        for _ in range(max(1, round(self._linger / step))):
+            if size + 1 >= self._max_batch:
+                return
+            await self._sleep(step)
+            grown = queue.qsize()
+            if grown == size:
+                return
+            size = grown
 
     async def _decide(self, batch: list[_Pending]) -> None:
         async with self._ctx.uow_factory() as uow:
