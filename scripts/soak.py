@@ -10,8 +10,9 @@ portal complaint every 5 s (complaint-svc). The services' clock is set to a week
 morning so decisions are not all quiet-hours denials.
 
 Every 10 s the resident set size (RSS) of each service process is sampled. At the end
-it reports per process the first and last RSS and the slope of a least-squares line
-through the samples (MiB per hour: a leak shows as a steady positive slope), and per
+it reports per process the first and last RSS, the RSS every 5 minutes and the slope of
+a least-squares line through the samples, and through the second half of them (MiB per
+hour: warm-up flattens, a leak shows as a slope that stays positive), and per
 kind of request the count, the errors (anything not 2xx, and transport errors) and 429s
 (the portal's rate limit, expected, not an error). The figures go to stdout and to
 ``var/soak.json``; the exit status is 1 when any request failed.
@@ -273,6 +274,9 @@ async def soak(urls: dict[str, str], procs: list[ServiceProcess], clock_file: Pa
                 "last": round(s[-1][1], 1),
                 "samples": len(s),
                 "slope_mib_per_hour": round(slope_per_hour(s), 1),
+                # warm-up (caches, pools) flattens; a leak keeps its slope in the second half
+                "second_half_slope_mib_per_hour": round(slope_per_hour(s[len(s) // 2 :]), 1),
+                "every_5_min": [round(mib, 1) for t, mib in s if round(t) % 300 < SAMPLE_SECONDS],
             }
             for name, s in samples.items()
         },
