@@ -49,9 +49,11 @@ class KeyHashPartitioner:
     """aiokafka's default partitioner (the Java client's murmur2 of the key), remembering
     the hash of the keys it saw last: aiokafka's murmur2 is pure Python, a few
     microseconds a key, and a case's or debtor's events often come in runs with one key.
-    Same partition for every key as the default; at most ``size`` hashes are kept."""
+    Same partition for every key as the default; at most ``size`` hashes are kept (a few
+    hundred bytes each: a memory of every key a service ever published grew its RSS by
+    about 10 MiB in a 30-minute soak)."""
 
-    def __init__(self, size: int = 65_536) -> None:
+    def __init__(self, size: int = 1024) -> None:
         self._size = size
         self._hashes: dict[bytes, int] = {}
         self._default = DefaultPartitioner()
