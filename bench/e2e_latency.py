@@ -46,6 +46,7 @@ from collect_common.bus.topics import TopicSpec, create_topics
 from collect_common.clock import OffsetFile, OffsetFileClock
 from collect_common.security.webhooks import sign
 from collect_common.settings import DEV_API_KEYS, DEV_WEBHOOK_SECRETS
+from collect_common.testing.identities import nth_national_id
 from collect_common.testing.infra import async_url, create_database, free_port
 from collect_common.testing.kafka import platform_partitions, start_group_at_end
 from collect_common.testing.processes import ServiceProcess
@@ -59,16 +60,6 @@ BANK = {"X-API-Key": DEV_API_KEYS["bank-core"][1]}
 DIALER = {"X-API-Key": DEV_API_KEYS["dialer"][1]}
 OPS = {"X-API-Key": DEV_API_KEYS["ops-dashboard"][1]}
 KEY_ID, _, SECRET = DEV_WEBHOOK_SECRETS.partition(":")
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-
-
-def _national_id(n: int, base: int) -> str:
-    """The ``n``-th of a run's distinct national IDs (GB 11643 check character)."""
-    born = datetime(1960, 1, 1) + timedelta(days=(base + n // 1000) % 14000)
-    body = f"110105{born:%Y%m%d}{n % 1000:03d}"
-    return (
-        body + "10X98765432"[sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS, strict=True)) % 11]
-    )
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -156,7 +147,7 @@ async def _import_cases(stack: Stack, bootstrap: str, run: str) -> list[dict[str
         {
             "contract_no": f"LN-BENCH-{run}-{i}",
             "name": "张三",
-            "national_id": _national_id(i, base),
+            "national_id": nth_national_id(i, base),
             "phones": [f"138{i:08d}"],
             "principal": "12000.00",
             "interest": "0",

@@ -29,7 +29,7 @@ import time
 import uuid
 from collections import Counter
 from contextlib import ExitStack
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ import httpx
 from collect_common.clock import OffsetFile, OffsetFileClock
 from collect_common.security.webhooks import sign
 from collect_common.settings import DEV_API_KEYS, DEV_WEBHOOK_SECRETS
+from collect_common.testing.identities import national_id
 from collect_common.testing.infra import (
     async_url,
     create_database,
@@ -54,13 +55,6 @@ KEY_ID, _, SECRET = DEV_WEBHOOK_SECRETS.partition(":")
 DAYTIME = datetime(2027, 3, 1, 2, 0, tzinfo=UTC)  # Monday 10:00 in Shanghai
 SERVICES = ("case", "contact", "complaint")
 SAMPLE_SECONDS = 10.0
-_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-
-
-def national_id(rng: random.Random) -> str:
-    born = datetime(1960, 1, 1) + timedelta(days=rng.randrange(365 * 40))
-    body = f"110105{born:%Y%m%d}{rng.randrange(1000):03d}"
-    return body + "10X98765432"[sum(int(d) * w for d, w in zip(body, _WEIGHTS, strict=True)) % 11]
 
 
 class Mix:

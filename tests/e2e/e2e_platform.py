@@ -35,16 +35,6 @@ AUDITOR = {"X-API-Key": DEV_API_KEYS["bank-auditor"][1]}
 WEBHOOK_KEY_ID, _, _WEBHOOK_SECRET = DEV_WEBHOOK_SECRETS.partition(":")
 WEBHOOK_SECRET = _WEBHOOK_SECRET.encode()
 
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-
-
-def national_id(rng: random.Random) -> str:
-    """A well-formed mainland national ID (GB 11643 check character), random birth date."""
-    born = datetime(1960, 1, 1) + timedelta(days=rng.randrange(365 * 40))
-    body = f"110105{born:%Y%m%d}{rng.randrange(1000):03d}"
-    check = "10X98765432"[sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS, strict=True)) % 11]
-    return body + check
-
 
 def mobile(rng: random.Random) -> str:
     return f"13{rng.randrange(10)}{rng.randrange(10**8):08d}"

@@ -8,7 +8,7 @@ import json
 import random
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from collect_common.clock import OffsetFile, OffsetFileClock
 from collect_common.security.auth import Role, TokenService
 from collect_common.security.webhooks import sign
 from collect_common.settings import DEV_API_KEYS, DEV_TOKEN_SECRET, DEV_WEBHOOK_SECRETS
+from collect_common.testing.identities import national_id
 from collect_common.testing.infra import async_url, create_database, free_port, sync_url
 from collect_common.testing.processes import ServiceProcess
 
@@ -28,7 +29,6 @@ WEBHOOK_KEY_ID, _, _SECRET = DEV_WEBHOOK_SECRETS.partition(":")
 
 # Monday 2027-03-01 10:00 in Shanghai: inside every debtor's contact hours.
 DAYTIME = datetime(2027, 3, 1, 2, 0, tzinfo=UTC)
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
 def daytime_clock(workdir: Path) -> Path:
@@ -61,13 +61,6 @@ def service(
         **extra,
     }
     return ServiceProcess(name, port or free_port(), env, workdir)
-
-
-def national_id(rng: random.Random) -> str:
-    born = datetime(1960, 1, 1) + timedelta(days=rng.randrange(365 * 40))
-    body = f"110105{born:%Y%m%d}{rng.randrange(1000):03d}"
-    check = "10X98765432"[sum(int(d) * w for d, w in zip(body, _ID_WEIGHTS, strict=True)) % 11]
-    return body + check
 
 
 def account(run: str, i: int, rng: random.Random) -> dict[str, Any]:
