@@ -68,6 +68,15 @@ async def _recovers(http: httpx.AsyncClient, case_id: str, run: str) -> None:
     assert r.json()["created"] == 1
 
 
+async def _first_case(http: httpx.AsyncClient, run: str) -> str:
+    """One account imported while the database is up: the case the calls later ask for."""
+    r = await http.post(
+        "/v1/accounts/import", json={"accounts": [account(run, 1, random.Random(1))]}
+    )
+    assert r.status_code == 200, r.text
+    return str(r.json()["rows"][0]["case_id"])
+
+
 async def test_a_stopped_database_gives_bounded_503s_and_the_service_recovers_without_restart(
     restartable_postgres: LocalPostgres, kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -77,11 +86,7 @@ async def test_a_stopped_database_gives_bounded_503s_and_the_service_recovers_wi
     proc.start()
     try:
         async with httpx.AsyncClient(base_url=proc.url, headers=BANK, timeout=60) as http:
-            r = await http.post(
-                "/v1/accounts/import", json={"accounts": [account(run, 1, random.Random(1))]}
-            )
-            assert r.status_code == 200, r.text
-            case_id = r.json()["rows"][0]["case_id"]
+            case_id = await _first_case(http, run)
 
             await restartable_postgres.astop()
             await _calls_while_down(http, case_id, proc.log_tail(), run)
@@ -128,11 +133,7 @@ async def test_a_frozen_database_that_accepts_but_never_answers_still_gives_boun
     frozen: list[int] = []
     try:
         async with httpx.AsyncClient(base_url=proc.url, headers=BANK, timeout=60) as http:
-            r = await http.post(
-                "/v1/accounts/import", json={"accounts": [account(run, 1, random.Random(1))]}
-            )
-            assert r.status_code == 200, r.text
-            case_id = r.json()["rows"][0]["case_id"]
+            case_id = await _first_case(http, run)
 
             frozen = _cluster_pids(restartable_postgres)
             for pid in frozen:
