@@ -33,7 +33,6 @@ from e2e_platform import (
     Platform,
     client,
     mobile,
-    national_id,
     start_platform,
     stop_platform,
 )
@@ -41,6 +40,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from collect_common.events import EventEnvelope
 from collect_common.security.auth import Role
+from collect_common.testing.identities import national_id
 from collect_common.testing.kafka import platform_partitions, start_group_at_end
 from collect_common.testing.probe import wait_until
 from qa_svc.domain import sampling
