@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -30,6 +29,7 @@ from collect_common.bus.consumer import ConsumerRunner, Handler
 from collect_common.bus.relay import OutboxRelay, idempotent_producer
 from collect_common.clock import Clock, service_clock
 from collect_common.db import UnitOfWork, create_engine, session_factory
+from collect_common.gc_tuning import FullCollections, tune_gc
 from collect_common.metrics import BusMetrics
 from collect_common.migrations import upgrade
 from collect_common.security.auth import ApiKeyRegistry, TokenService
@@ -41,29 +41,6 @@ from collect_common.web.auth import Authenticator
 C = TypeVar("C")
 
 log = structlog.get_logger("collect_common.runtime")
-
-
-def tune_gc(young_threshold: int) -> None:
-    """Tune the cyclic garbage collector for a service: what exists once the service has
-    started (modules, tables, policies) is frozen out of its scans, and the young generation
-    is collected every ``young_threshold`` allocations instead of Python's 700.
-
-    A service allocates many short-lived objects per request or batch (envelopes, rows,
-    events) and almost none of them are cyclic garbage (reference counting frees them), yet
-    at the default threshold the collector scanned them, and with them the whole heap at
-    each full collection, for up to a third of a consumer's CPU. 0 leaves Python's
-    defaults."""
-    global _gc_frozen
-    if young_threshold <= 0:
-        return
-    if not _gc_frozen:  # once per process (tests start many runtimes in one)
-        gc.freeze()
-        _gc_frozen = True
-    _, older, oldest = gc.get_threshold()
-    gc.set_threshold(young_threshold, older, oldest)
-
-
-_gc_frozen = False
 
 
 class ServiceRuntime:
@@ -144,6 +121,14 @@ class ServiceRuntime:
                 metrics_registry=self.registry,
                 service=self.service,
             )
+        self.full_collections: FullCollections | None = None
+        if settings.gc_full_collection_seconds > 0:
+            self.full_collections = FullCollections(
+                settings.gc_full_collection_seconds,
+                self._wait_stopping,
+                registry=self.registry,
+                service=self.service,
+            )
         self.context: object | None = None
         """The service's own command dependencies (policy, metrics...), set once by its
         bootstrap; handlers built before it exists read it through :meth:`context_of`."""
@@ -173,6 +158,8 @@ class ServiceRuntime:
             self._spawn("consumer", self._run_consumer)
         if self.scheduler is not None and self.settings.scheduler_enabled:
             self._spawn("timer-scheduler", self._run_scheduler)
+        if self.full_collections is not None:
+            self._spawn("gc-full-collections", self.full_collections.run)
 
     async def stop(self, grace: float = 10.0) -> None:
         """Stop the background tasks first (the timer scheduler before the others, so
@@ -198,6 +185,12 @@ class ServiceRuntime:
         if self.relay is not None:
             await self.relay.close()
         await self.engine.dispose()
+
+    async def _wait_stopping(self, seconds: float) -> bool:
+        """Wait ``seconds``, or less when the service stops; True when it is stopping."""
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        return self._stopping.is_set()
 
     def _spawn(self, name: str, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self._tasks.append(asyncio.create_task(fn(), name=f"{self.service}:{name}"))

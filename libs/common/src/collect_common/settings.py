@@ -92,6 +92,14 @@ class ServiceSettings(BaseSettings):
         description="Allocations between young-generation garbage collections once the service "
         "has started (the startup heap is frozen out of the scans); 0: Python's defaults",
     )
+    gc_full_collection_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=3600,
+        description="Seconds between full garbage collections, so garbage that outlived a "
+        "young-generation collection is freed by time, not only after hours of allocations; "
+        "0: never (Python's own schedule)",
+    )
     consumer_max_batch: int = Field(
         default=500,
         ge=1,
