@@ -14,8 +14,9 @@ it reports per process the first and last RSS, the RSS every 5 minutes and the s
 a least-squares line through the samples, and through the second half of them (MiB per
 hour: warm-up flattens, a leak shows as a slope that stays positive), and per
 kind of request the count, the errors (anything not 2xx, and transport errors) and 429s
-(the portal's rate limit, expected, not an error). The figures go to stdout and to
-``var/soak.json``; the exit status is 1 when any request failed.
+(the portal's rate limit, expected, not an error), and the count and duration of each
+service's periodic full garbage collections (``gc_full_collection_seconds``). The figures
+go to stdout and to ``var/soak.json``; the exit status is 1 when any request failed.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from collect_common.clock import OffsetFile, OffsetFileClock
 from collect_common.security.webhooks import sign
@@ -218,6 +220,26 @@ def slope_per_hour(samples: list[tuple[float, float]]) -> float:
     return sum((t - mx) * (v - my) for t, v in samples) / den * 3600
 
 
+async def full_collections(http: httpx.AsyncClient, url: str) -> dict[str, float]:
+    """The periodic full garbage collections of one service, from its /metrics."""
+    text = (await http.get(url + "/metrics")).text
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name == "gc_full_collection_seconds":
+            for s in family.samples:
+                if s.name.endswith("_count"):
+                    out["count"] = s.value
+                elif s.name.endswith("_sum"):
+                    out["seconds"] = s.value
+                elif s.name.endswith("_bucket") and s.labels.get("le") == "0.01":
+                    out["under_10ms"] = s.value
+        elif family.name == "gc_full_collection_objects":
+            out["objects_freed"] = sum(s.value for s in family.samples if s.name.endswith("_total"))
+    if out.get("count"):
+        out["mean_ms"] = round(out["seconds"] / out["count"] * 1000, 2)
+    return out
+
+
 async def every(period: float, until: float, action: Any) -> None:
     loop = asyncio.get_running_loop()
     next_at = loop.time()
@@ -256,6 +278,7 @@ async def soak(urls: dict[str, str], procs: list[ServiceProcess], clock_file: Pa
             every(5.0, until, lambda: mix.portal(http)),
             every(SAMPLE_SECONDS, until + 0.1, sample),
         )
+        collections = {p.name: await full_collections(http, p.url) for p in procs}
     report = {
         "minutes": minutes,
         "requests": dict(mix.counts),
@@ -274,6 +297,7 @@ async def soak(urls: dict[str, str], procs: list[ServiceProcess], clock_file: Pa
             }
             for name, s in samples.items()
         },
+        "gc_full_collections": collections,
     }
     text = json.dumps(report, indent=2, ensure_ascii=False)
     print(text)
