@@ -207,8 +207,7 @@ class ServiceRuntime:
                 raise
             except Exception as exc:
                 log.warning("consumer stopped; restarting", error=repr(exc), retry_in=backoff)
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
+                await self._wait_stopping(backoff)
                 backoff = min(backoff * 2, 10.0)
 
     async def _run_scheduler(self) -> None:
@@ -225,8 +224,7 @@ class ServiceRuntime:
                 log.warning(
                     "timer scheduler stopped; restarting", error=repr(exc), retry_in=backoff
                 )
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), timeout=backoff)
+                await self._wait_stopping(backoff)
                 backoff = min(backoff * 2, 10.0)
 
     # -- readiness ----------------------------------------------------------------------
