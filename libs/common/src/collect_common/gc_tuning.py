@@ -13,7 +13,7 @@ oldest only when it has grown by a quarter): at a steady, modest load that is ho
 the process's memory climbs until then. :class:`FullCollections` bounds that by time:
 every ``gc_full_collection_seconds`` it collects all generations. The frozen startup heap
 is not scanned, so a full collection costs what the live heap since start costs (4 to
-14 ms on average in the soak), and the ``gc_full_collection_seconds`` histogram shows it.
+16 ms on average in the soak), and the ``gc_full_collection_seconds`` histogram shows it.
 """
 
 from __future__ import annotations
