@@ -6,6 +6,8 @@ local time only where a rule says so (CALL-QUIET, QA-QUIET).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import threading
 from datetime import UTC, datetime, timedelta
@@ -115,6 +117,14 @@ class FrozenClock:
         if instant.tzinfo is None:
             raise ValueError("instant must be timezone-aware")
         self._now = instant.astimezone(UTC)
+
+
+async def wait_event(event: asyncio.Event, seconds: float) -> bool:
+    """Wait until ``event`` is set or ``seconds`` have passed; True when it is set. The
+    background loops' pause: a stop (or a wake-up) ends it early."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(event.wait(), timeout=seconds)
+    return event.is_set()
 
 
 def ensure_utc(value: datetime) -> datetime:

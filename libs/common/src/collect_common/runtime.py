@@ -27,7 +27,7 @@ from sqlalchemy import MetaData, text
 
 from collect_common.bus.consumer import ConsumerRunner, Handler
 from collect_common.bus.relay import OutboxRelay, idempotent_producer
-from collect_common.clock import Clock, service_clock
+from collect_common.clock import Clock, service_clock, wait_event
 from collect_common.db import UnitOfWork, create_engine, session_factory
 from collect_common.gc_tuning import FullCollections, tune_gc
 from collect_common.metrics import BusMetrics
@@ -188,9 +188,7 @@ class ServiceRuntime:
 
     async def _wait_stopping(self, seconds: float) -> bool:
         """Wait ``seconds``, or less when the service stops; True when it is stopping."""
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-        return self._stopping.is_set()
+        return await wait_event(self._stopping, seconds)
 
     def _spawn(self, name: str, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
         self._tasks.append(asyncio.create_task(fn(), name=f"{self.service}:{name}"))

@@ -87,7 +87,7 @@ from sqlalchemy.engine import CursorResult, Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import conv
 
-from collect_common.clock import Clock, ensure_utc
+from collect_common.clock import Clock, ensure_utc, wait_event
 from collect_common.db import (
     BigId,
     EventContext,
@@ -465,8 +465,7 @@ class TimerScheduler:
             self._idle.set()
 
     async def _pause(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        await wait_event(self._stopping, seconds)
 
     # -- work -----------------------------------------------------------------------------
     async def fire_due(self) -> int:

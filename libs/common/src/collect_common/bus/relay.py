@@ -36,7 +36,7 @@ from aiokafka.partitioner import DefaultPartitioner, murmur2
 from sqlalchemy import Table, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from collect_common.clock import Clock
+from collect_common.clock import Clock, wait_event
 from collect_common.db import in_ids
 from collect_common.metrics import BusMetrics
 
@@ -366,8 +366,7 @@ class OutboxRelay:
             await self._wait(seconds)
             return
         self._wake.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        await wait_event(self._wake, seconds)
 
 
 def _consume_outcome(future: asyncio.Future[Any]) -> None:

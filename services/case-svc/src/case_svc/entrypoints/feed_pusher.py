@@ -64,6 +64,7 @@ from case_svc.service_layer.feed_push import (
     release,
 )
 from case_svc.settings import Settings
+from collect_common.clock import wait_event
 from collect_common.runtime import ServiceRuntime
 from collect_common.security.webhooks import sign
 
@@ -267,8 +268,7 @@ class FeedPusher:
         if self._wait_fn is not None:
             await self._wait_fn(seconds)
             return
-        with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+        await wait_event(self._stopping, seconds)
 
 
 def attach_feed_pusher(
